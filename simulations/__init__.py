@@ -1,0 +1,1 @@
+"""Stochastic side of theorycheck: seeded numba kernels returning estimates with standard errors."""

@@ -1,0 +1,199 @@
+"""On-disk memo of simulation outputs, shared by claims and figures.
+
+An entry is keyed by the function, its parameters (seed included) and a code
+version: the SHA-256 of the source files of the function's module and of
+:mod:`simulations.rng` and this file, so editing a kernel invalidates its
+entries.  Each entry is an ``.npz`` of the result's arrays and a JSON sidecar
+with the parameters, the result type and the SHA-256 of the ``.npz``.  Both
+are written to temporary files and moved into place (``os.replace``), the
+sidecar last, so a reader never sees half an entry; an entry that fails to
+load or whose hash does not match is recomputed, never trusted.
+
+The folder is ``$THEORYCHECK_CACHE``, else ``$XDG_CACHE_HOME/theorycheck``,
+else ``~/.cache/theorycheck``.  ``THEORYCHECK_CACHE=off`` disables the cache.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import hashlib
+import importlib
+import inspect
+import io
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+_SOURCE_HASHES: dict[str, str] = {}
+
+
+def cache_dir() -> Path | None:
+    env = os.environ.get("THEORYCHECK_CACHE")
+    if env is not None and env.strip().lower() in ("off", "0", "none", "disabled"):
+        return None
+    if env:
+        return Path(env).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "theorycheck"
+
+
+def _source_hash(module_name: str) -> str:
+    if module_name not in _SOURCE_HASHES:
+        mod = sys.modules.get(module_name) or importlib.import_module(module_name)
+        h = hashlib.sha256()
+        for m in (mod, sys.modules[__name__], importlib.import_module("simulations.rng")):
+            path = inspect.getsourcefile(m)
+            with open(path, "rb") as fh:
+                h.update(fh.read())
+        _SOURCE_HASHES[module_name] = h.hexdigest()[:16]
+    return _SOURCE_HASHES[module_name]
+
+
+def _canonical(value):
+    if isinstance(value, np.ndarray):
+        return {"__array__": value.tolist(), "dtype": str(value.dtype)}
+    if isinstance(value, (np.floating, float)):
+        return float(value).hex()
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (list, tuple)):
+        return [_canonical(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _canonical(v) for k, v in sorted(value.items())}
+    return value
+
+
+def entry_key(func_name: str, params: dict, version: str) -> str:
+    blob = json.dumps({"f": func_name, "p": _canonical(params), "v": version}, sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:32]
+
+
+def _jsonable(value):
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, (np.floating,)):
+        return float(value)
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    return value
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+
+
+def store(folder: Path, key: str, result, params: dict, func_name: str, version: str) -> None:
+    arrays, scalars = {}, {}
+    for f in dataclasses.fields(result):
+        v = getattr(result, f.name)
+        if isinstance(v, np.ndarray):
+            arrays[f.name] = v
+        else:
+            scalars[f.name] = _jsonable(v)
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    blob = buf.getvalue()
+    meta = {
+        "function": func_name,
+        "version": version,
+        "params": _jsonable(params),
+        "type": f"{type(result).__module__}:{type(result).__qualname__}",
+        "scalars": scalars,
+        "npz_sha256": hashlib.sha256(blob).hexdigest(),
+    }
+    folder.mkdir(parents=True, exist_ok=True)
+    _atomic_write(folder / f"{key}.npz", blob)
+    _atomic_write(folder / f"{key}.json", json.dumps(meta, indent=1).encode())
+
+
+def load(folder: Path, key: str):
+    """The stored result, or ``None`` when absent, unreadable or inconsistent."""
+    meta_path, npz_path = folder / f"{key}.json", folder / f"{key}.npz"
+    try:
+        meta = json.loads(meta_path.read_text())
+        blob = npz_path.read_bytes()
+        if hashlib.sha256(blob).hexdigest() != meta["npz_sha256"]:
+            return None
+        mod_name, qual = meta["type"].split(":")
+        cls = getattr(importlib.import_module(mod_name), qual)
+        with np.load(io.BytesIO(blob), allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+        return cls(**arrays, **meta["scalars"])
+    except Exception:
+        return None
+
+
+def cached(func):
+    """Memoize a simulation returning a dataclass of arrays; keyed by all its arguments.
+
+    ``func`` must be called with keyword-friendly arguments that bind to its
+    signature; defaults are filled in before keying so equal calls share an entry.
+    """
+    sig = inspect.signature(func)
+    name = f"{func.__module__}.{func.__qualname__}"
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        folder = cache_dir()
+        if folder is None:
+            return func(*args, **kwargs)
+        bound = sig.bind(*args, **kwargs)
+        bound.apply_defaults()
+        params = dict(bound.arguments)
+        version = _source_hash(func.__module__)
+        key = entry_key(name, params, version)
+        hit = load(folder, key)
+        if hit is not None:
+            return hit
+        result = func(*args, **kwargs)
+        try:
+            store(folder, key, result, params, name, version)
+        except OSError:
+            pass  # a read-only or full cache folder must not stop the computation
+        return result
+
+    wrapper.uncached = func
+    wrapper.cache_name = name
+    return wrapper
+
+
+def info(folder: Path | None = None) -> dict:
+    folder = folder or cache_dir()
+    if folder is None or not folder.exists():
+        return {"folder": str(folder), "entries": 0, "bytes": 0}
+    entries = list(folder.glob("*.json"))
+    size = sum(p.stat().st_size for p in folder.iterdir() if p.is_file())
+    return {"folder": str(folder), "entries": len(entries), "bytes": size}
+
+
+def clear(folder: Path | None = None) -> int:
+    folder = folder or cache_dir()
+    if folder is None or not folder.exists():
+        return 0
+    n = 0
+    for p in folder.iterdir():
+        if p.is_file() and (p.suffix in (".npz", ".json", ".tmp")):
+            p.unlink()
+            n += p.suffix == ".json"
+    return n

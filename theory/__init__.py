@@ -1,0 +1,1 @@
+"""Exact side of theorycheck: sympy derivations, closed forms and deterministic solvers."""
