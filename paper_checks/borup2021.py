@@ -2,9 +2,11 @@
 
 Theory: :mod:`theory.self_distillation`; simulation: :mod:`simulations.self_distillation`;
 figures: ``figures/borup2021_*.py``.  Step indices follow the issue's convention
-(step 0 = the teacher, the paper's ``f^(1)``).  Section numbers refer to the
-arXiv version (2102.13088); the closed form and the amplified-ridge limit are
-the paper's Section 4 results, the optimal weighting its Section 5.
+(step 0 = the teacher, the paper's ``f^(1)``).  Each claim's place names the
+result as the abstract and the authors' public code state it (closed form of
+every step, the amplified-ridge limit, the optimal weighting, sparsification);
+the paper's theorem numbers could not be read from the sources available to
+this project and are not quoted.
 """
 
 from __future__ import annotations
@@ -62,7 +64,7 @@ def _kappa(K, ridge):
 
 @claim(
     "borup2021/closed-form-equals-iteration",
-    paper=BORUP2021, where="Section 4 (closed form of step t)",
+    paper=BORUP2021, where="main result: every step as a function of the first fit",
     statement="The step-t student's fit is V diag(b_t) V^T y with b_t the closed form solved from the "
               "recursion b_t = a(alpha + (1-alpha) b_{t-1}); it equals training step by step.",
 )
@@ -100,7 +102,7 @@ def _toy_table(budget: Budget, seed: int) -> Evidence:
 
 @claim(
     "borup2021/infinite-steps-amplify-ridge",
-    paper=BORUP2021, where="Section 4 (limit t -> infinity)",
+    paper=BORUP2021, where="main result: infinitely many steps",
     statement="As t -> infinity the student equals KRR with ridge lambda/alpha (alpha in (0, 1]).",
 )
 def _limit(budget: Budget, seed: int) -> Evidence:
@@ -148,7 +150,7 @@ def expected_risk_experiment(budget: Budget, seed: int):
 
 @claim(
     "borup2021/expected-risk-matches-monte-carlo",
-    paper=BORUP2021, where="Section 4 (closed form), risk over steps and alpha",
+    paper=BORUP2021, where="closed form applied to the test risk",
     statement="The expected test risk over steps and alpha predicted by the closed form equals the Monte Carlo "
               "risk of real step-by-step training over random designs and label noise.",
 )
@@ -177,7 +179,7 @@ OPTIMAL_ALPHA_RIDGES = (0.01, 0.2, 5.0)
 
 @claim(
     "borup2021/optimal-alpha-closed-form",
-    paper=BORUP2021, where="Section 5 (optimal weighting at a step)",
+    paper=BORUP2021, where="optimal weighting parameter at each step",
     statement="The optimal alpha of a step has a closed form (a ratio of inner products); it is unconstrained "
               "and leaves [0, 1] on the paper's own toy example: negative at the paper's ridge, above 1 for a "
               "large ridge.",
@@ -213,7 +215,7 @@ EXPECTED_ALPHA_SETUP = dict(n=11, ridge=0.2, gamma=80.0, noise=0.5)
 
 @claim(
     "borup2021/optimal-alpha-in-expectation",
-    paper=BORUP2021, where="Section 5 (optimal weighting in expectation over label noise)",
+    paper=BORUP2021, where="optimal weighting, in expectation over label noise",
     statement="Over label noise the expected test risk of the first student is quadratic in alpha and is "
               "minimized at the ratio of expected coefficients; plugging the noiseless targets into the "
               "per-sample formula does not give it.",
@@ -257,7 +259,7 @@ def sparsity_ratios(K, y, ridge, alpha, steps):
 
 @claim(
     "borup2021/sparsification-relative-to-teacher",
-    paper=BORUP2021, where="Section 4 (sparsification, alpha in [0, 1])",
+    paper=BORUP2021, where="sparsification extended to alpha in [0, 1]",
     statement="For alpha in [0, 1) every student is sparser than the teacher: b_j/b_k (d_j > d_k) at any step "
               "is at least the teacher's ratio.",
 )
@@ -277,7 +279,7 @@ def _sparsify(budget: Budget, seed: int) -> Evidence:
 
 @claim(
     "borup2021/sparsification-not-monotone",
-    paper=BORUP2021, where="Section 4 and public code (sparsification for alpha in (0, 1))",
+    paper=BORUP2021, where="sparsification for alpha in (0, 1); public notebook",
     statement="For 0 < alpha < 1, unlike alpha = 0, the ratios b_j/b_k do not grow monotonically with the "
               "steps: they overshoot after the first student and fall back to the limit's.",
     finding=True,

@@ -43,7 +43,7 @@ def _kappa(K, ridge=0.0):
 
 @claim(
     "mobahi2020/collapse-without-ground-truth",
-    paper=MOBAHI2020, where="Section 4 (self-distillation as power iteration)",
+    paper=MOBAHI2020, where="self-distillation as a power iteration",
     statement="With a fixed ridge and no ground truth, the t-th round's fit is V diag(a^(t+1)) V^T y, "
               "a = d/(d+lambda): a power iteration whose norm decays to zero.",
 )
@@ -77,7 +77,7 @@ def _rounds(K, y, eps, max_rounds=10_000):
 
 @claim(
     "mobahi2020/regularization-grows-each-round",
-    paper=MOBAHI2020, where="Section 4 (constraint form: the ridge c_t increases)",
+    paper=MOBAHI2020, where="constraint form: regularization amplified each round",
     statement="In the constraint form (training error fixed at epsilon), the ridge of each round is larger "
               "than the last: self-distillation amplifies regularization.",
 )
@@ -100,7 +100,7 @@ def _ridge_grows(budget: Budget, seed: int) -> Evidence:
 
 @claim(
     "mobahi2020/collapse-round",
-    paper=MOBAHI2020, where="Section 4 (rounds before collapse)",
+    paper=MOBAHI2020, where="bound on the rounds before collapse",
     statement="The constraint form collapses to the zero function after finitely many rounds T, with "
               "r_0 - 1 <= T <= r_0^2 - 1 where r_0 = ||y|| / sqrt(n epsilon); the eigenbasis recursion "
               "predicts T exactly.",
@@ -129,7 +129,7 @@ def _collapse_round(budget: Budget, seed: int) -> Evidence:
 
 @claim(
     "mobahi2020/sparsification",
-    paper=MOBAHI2020, where="Section 4 (B_t sparsifies)",
+    paper=MOBAHI2020, where="sparsification of B_t (the basis is limited each round)",
     statement="In the constraint form the diagonal B_t = prod_i d/(c_i + d) sparsifies: for d_j > d_k the ratio "
               "B_t[j]/B_t[k] is non-decreasing in t.",
 )
@@ -172,7 +172,7 @@ def u_shape_experiment(budget: Budget, seed: int):
 
 @claim(
     "mobahi2020/few-rounds-help-then-hurt",
-    paper=MOBAHI2020, where="Abstract and Section 5 (over- then under-fitting)",
+    paper=MOBAHI2020, where="abstract and experiments: over- then under-fitting",
     statement="Starting from an overfitting teacher, the first rounds of self-distillation lower the expected "
               "test risk and later rounds raise it; the step-to-step changes equal the closed form's.",
 )

@@ -15,8 +15,8 @@ directly (no factor n), as in the authors' public toy example
 self-distillation.  At the training points ``f_t(X) = V diag(b_t) V^T y``: each
 eigen-direction of ``y`` is scaled by a *multiplier* ``b_t(d)``.  With
 ``a = d / (d + lambda)`` the multipliers obey ``b_0 = a`` and
-``b_{t+1} = a (alpha + (1 - alpha) b_t)`` (the recursion of Borup & Andersen's
-Section 4, "B^(t)" in their notation).  Everything below is derived from that
+``b_{t+1} = a (alpha + (1 - alpha) b_t)`` (the recursion of Borup & Andersen,
+"B^(t)" in their public code).  Everything below is derived from that
 recursion with sympy:
 
 * :data:`STUDENT_MULTIPLIER` -- ``rsolve`` of the recursion: the closed form for any t
@@ -166,7 +166,7 @@ def student_multipliers(eigenvalues, ridge, alpha, step):
     """Per-eigenvalue factor by which the step-``step`` model scales ``y``'s eigen-coordinates.
 
     Step 0 is the teacher (plain KRR): ``d / (d + ridge)``.  Closed form
-    :data:`STUDENT_MULTIPLIER` (Borup & Andersen 2021, Section 4: every distilled
+    :data:`STUDENT_MULTIPLIER` (Borup & Andersen 2021: every distilled
     model is a function of the first fit).  ``ridge = 0`` is the interpolating
     limit (multiplier 1 for every positive eigenvalue).
     """

@@ -1,0 +1,875 @@
+"""The command line: ``theorycheck list | verify | figures | explore | cache``.
+
+Every bad argument gives one line on stderr, ``theorycheck: error: <what is
+wrong and what is allowed>``, and exit status 2, never a traceback.  Tables go
+to stdout; progress and timings go to stderr, so stdout is a deterministic
+function of the arguments (and the seed).
+
+Exit status: 0 success (``verify``: every claim passed), 1 a claim did not pass
+or a check or figure crashed, 2 a usage error, 130 interrupted.  Set
+``THEORYCHECK_DEBUG=1`` to see the traceback of a crashing check or figure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import fnmatch
+import importlib
+import inspect
+import itertools
+import json
+import math
+import numbers
+import os
+import pkgutil
+import sys
+import tempfile
+import time
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+PROG = "theorycheck"
+MAX_SEED = 2**63 - 1
+DEFAULT_SEED = 0
+DEFAULT_RATE = 1e-4  # == stats.DEFAULT_FALSE_ALARM_RATE; kept here so ``--help`` needs no heavy import
+REPORT_FORMATS = (".md", ".json")
+VERDICTS = ("pass", "fail", "no power", "error")
+
+
+class UsageError(Exception):
+    """A bad argument found after parsing; reported as one line, exit 2."""
+
+
+def _one_line(msg) -> str:
+    return " ".join(str(msg).split())
+
+
+def _usage_exit(msg) -> int:
+    print(f"{PROG}: error: {_one_line(msg)}", file=sys.stderr)
+    return 2
+
+
+class _Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors are one line on stderr and exit status 2 (no usage dump)."""
+
+    def error(self, message):  # noqa: D401 - argparse API
+        self.exit(2, f"{PROG}: error: {_one_line(message)}\n")
+
+
+# --------------------------------------------------------------------------- argument types
+
+def _seed(text: str) -> int:
+    try:
+        value = int(text.strip(), 10)
+    except (ValueError, AttributeError):
+        raise argparse.ArgumentTypeError(f"seed must be an integer in [0, 2**63 - 1], got {text!r}") from None
+    if not 0 <= value <= MAX_SEED:
+        raise argparse.ArgumentTypeError(f"seed must be an integer in [0, 2**63 - 1], got {text!r}")
+    return value
+
+
+def _budget(text: str):
+    from .claims import Budget
+
+    try:
+        return Budget.parse(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"budget must be one of quick, full; got {text!r}") from None
+
+
+def _rate(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (0.0 < value < 1.0):  # also rejects nan
+        raise argparse.ArgumentTypeError(f"rate must be a number in (0, 1) (exclusive), got {text!r}")
+    return value
+
+
+def _report_path(text: str) -> Path:
+    if not text:
+        raise argparse.ArgumentTypeError("report must be a file name ending in .md or .json, got ''")
+    p = Path(text)
+    if p.suffix.lower() not in REPORT_FORMATS:
+        raise argparse.ArgumentTypeError(
+            f"report must be a file name ending in .md (Markdown) or .json, got {text!r}")
+    return p
+
+
+# --------------------------------------------------------------------------- helpers
+
+def _console(stderr: bool = False):
+    """A rich console on the *current* sys.stdout/stderr (so captured streams work).
+
+    Off a terminal the width is at least 160 columns so ids are not wrapped.
+    """
+    from rich.console import Console
+
+    stream = sys.stderr if stderr else sys.stdout
+    is_tty = hasattr(stream, "isatty") and stream.isatty()
+    width = None if is_tty else max(160, int(os.environ.get("COLUMNS", "0") or 0))
+    return Console(file=stream, width=width, highlight=False, soft_wrap=False)
+
+
+def _check_writable_dir(folder: Path, what: str) -> None:
+    """Raise UsageError unless ``folder`` is an existing directory we can create files in."""
+    if not folder.exists():
+        raise UsageError(f"{what}: folder {str(folder)!r} does not exist; give a path in an existing, writable folder")
+    if not folder.is_dir():
+        raise UsageError(f"{what}: {str(folder)!r} is not a folder; give a path in an existing, writable folder")
+    try:
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as exc:
+        raise UsageError(f"{what}: cannot write in folder {str(folder)!r} ({exc.strerror or exc}); "
+                         f"give a path in a writable folder") from None
+
+
+def _atomic_write_text(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` via a temporary file in the same folder and ``os.replace``."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+
+
+def _fmt(x, digits: int = 4) -> str:
+    try:
+        v = float(x)
+    except (TypeError, ValueError):
+        return str(x)
+    if math.isnan(v):
+        return "nan"
+    if math.isinf(v):
+        return "inf" if v > 0 else "-inf"
+    return f"{v:.{digits}g}"
+
+
+def _fmt_values(a) -> str:
+    a = np.asarray(a, dtype=float).ravel()
+    if a.size == 0:
+        return "-"
+    if a.size == 1:
+        return _fmt(a[0])
+    if a.size <= 3:
+        return "[" + ", ".join(_fmt(v) for v in a) + "]"
+    return f"[{_fmt(a[0])}, ..., {_fmt(a[-1])}] ({a.size})"
+
+
+def summarize_pair(observed, predicted) -> str:
+    """``obs vs pred`` for one value; ``max|obs-pred| = ... over N`` for arrays."""
+    try:
+        o = np.asarray(observed, dtype=float)
+        p = np.asarray(predicted, dtype=float)
+    except (TypeError, ValueError):
+        return f"{observed} vs {predicted}"
+    if o.size == 1 and p.size == 1:
+        return f"{_fmt(o.ravel()[0])} vs {_fmt(p.ravel()[0])}"
+    try:
+        diff = np.abs(o - p)
+    except ValueError:
+        return f"{_fmt_values(o)} vs {_fmt_values(p)}"
+    if diff.size == 0:
+        return "-"
+    with np.errstate(invalid="ignore"):
+        worst = float(np.nanmax(diff)) if not np.all(np.isnan(diff)) else math.nan
+    return f"max|obs-pred| = {_fmt(worst, 2)} over {diff.size}"
+
+
+def summarize_evidence(ev) -> str:
+    """Observed against predicted, in the terms of the evidence's test."""
+    kinds = set(str(ev.test).split("+"))
+    if kinds & {"monotone", "fp-monotone"} and not kinds & {"z", "fp", "table", "slope"}:
+        o = np.asarray(ev.observed, dtype=float).ravel()
+        return f"{o.size} differences in [{_fmt(float(o.min()), 2)}, {_fmt(float(o.max()), 2)}]"
+    return summarize_pair(ev.observed, ev.predicted)
+
+
+def summarize_tolerance(tol) -> str:
+    try:
+        t = np.asarray(tol, dtype=float).ravel()
+    except (TypeError, ValueError):
+        return str(tol)
+    if t.size == 0:
+        return "-"
+    if t.size == 1:
+        return _fmt(t[0])
+    lo, hi = float(np.nanmin(t)), float(np.nanmax(t))
+    if lo == hi:
+        return f"{_fmt(lo, 2)} (each of {t.size})"
+    return f"{_fmt(lo, 2)} .. {_fmt(hi, 2)} over {t.size}"
+
+
+def summarize_statistic(statistic, threshold) -> str:
+    try:
+        s, t = float(statistic), float(threshold)
+    except (TypeError, ValueError):
+        return f"{statistic} / {threshold}"
+    rel = "<=" if s <= t else ">"
+    return f"{_fmt(s, 3)} {rel} {_fmt(t, 3)}"
+
+
+def summarize_rival(ev) -> str:
+    name = ev.rival or "rival"
+    return f"{name}: {'rejected' if ev.rival_rejected else 'NOT rejected'}"
+
+
+def _jsonable(value):
+    """JSON-safe copy: numpy types to Python, non-finite floats to the strings 'nan', 'inf', '-inf'."""
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return _jsonable(value.tolist())
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    if isinstance(value, numbers.Real):
+        v = float(value)
+        if math.isnan(v):
+            return "nan"
+        if math.isinf(v):
+            return "inf" if v > 0 else "-inf"
+        return v
+    if value is None or isinstance(value, str):
+        return value
+    return str(value)
+
+
+def _md_cell(text) -> str:
+    return str(text).replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
+
+
+def _debug() -> bool:
+    return os.environ.get("THEORYCHECK_DEBUG", "").strip() not in ("", "0")
+
+
+# --------------------------------------------------------------------------- list
+
+def _papers_of(claims_) -> list:
+    seen = {}
+    for c in claims_:
+        seen.setdefault(c.paper.key, c.paper)
+    return [seen[k] for k in sorted(seen)]
+
+
+def markdown_claims(claims_) -> str:
+    lines = ["| Paper | Authors | Title | Venue | Year | arXiv |", "|---|---|---|---|---|---|"]
+    for p in _papers_of(claims_):
+        lines.append(f"| {_md_cell(p.key)} | {_md_cell(p.authors)} | {_md_cell(p.title)} | {_md_cell(p.venue)} "
+                     f"| {p.year} | [{_md_cell(p.arxiv)}]({p.url}) |")
+    for p in _papers_of(claims_):
+        lines += ["", f"### {_md_cell(p.cite)}: {_md_cell(p.title)}", "",
+                  "| Claim | Where | Statement | Finding |", "|---|---|---|---|"]
+        for c in claims_:
+            if c.paper.key == p.key:
+                lines.append(f"| `{_md_cell(c.id)}` | {_md_cell(c.where)} | {_md_cell(c.statement)} "
+                             f"| {'yes' if c.finding else ''} |")
+    return "\n".join(lines) + "\n"
+
+
+def cmd_list(args) -> int:
+    from . import claims as _claims
+
+    selected = _claims.select(args.patterns)
+    if args.markdown:
+        sys.stdout.write(markdown_claims(selected))
+        return 0
+    from rich.table import Table
+
+    table = Table(title=f"{len(selected)} claims", title_justify="left")
+    table.add_column("Claim", no_wrap=True)
+    table.add_column("Paper", no_wrap=True)
+    table.add_column("Where")
+    table.add_column("Statement", ratio=1)
+    for c in selected:
+        statement = c.statement + (" [finding]" if c.finding else "")
+        table.add_row(c.id, c.paper.cite, c.where, statement)
+    _console().print(table)
+    return 0
+
+
+# --------------------------------------------------------------------------- verify
+
+@dataclass
+class _Outcome:
+    claim: object
+    evidence: object | None  # None when the check raised
+    error: str = ""
+    runtime_s: float = math.nan
+
+    @property
+    def verdict(self) -> str:
+        return "error" if self.evidence is None else self.evidence.verdict
+
+
+class _Progress:
+    """One tick per item on stderr: a transient rich bar on a terminal, else one plain line per item."""
+
+    def __init__(self, total: int, label: str):
+        self.total = total
+        self.done = 0
+        self.tty = hasattr(sys.stderr, "isatty") and sys.stderr.isatty()
+        self._bar = None
+        self._task = None
+        self._label = label
+
+    def __enter__(self):
+        if self.tty and self.total:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+            self._bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                 TimeElapsedColumn(), console=_console(stderr=True), transient=True)
+            self._bar.__enter__()
+            self._task = self._bar.add_task(self._label, total=self.total)
+        return self
+
+    def start(self, name: str) -> None:
+        if self._bar is not None:
+            self._bar.update(self._task, description=f"{self._label} {name}")
+
+    def finish(self, name: str, status: str, seconds: float) -> None:
+        self.done += 1
+        if self._bar is not None:
+            self._bar.advance(self._task)
+        else:
+            print(f"[{self.done}/{self.total}] {name} {status} {seconds:.1f}s", file=sys.stderr, flush=True)
+
+    def __exit__(self, *exc):
+        if self._bar is not None:
+            self._bar.__exit__(*exc)
+        return False
+
+
+def _run_verify(selected, budget, seed: int, rate: float) -> list[_Outcome]:
+    from . import claims as _claims
+
+    outcomes: list[_Outcome] = []
+    with _Progress(len(selected), "verify") as progress:
+        for c in selected:
+            progress.start(c.id)
+            t0 = time.perf_counter()
+            try:
+                # one claim at a time so a crashing check is reported and the rest still run;
+                # family_size keeps the Bonferroni split over the whole selection
+                [(_, ev)] = _claims.run_claims([c], budget, seed, rate=rate, family_size=len(selected))
+                out = _Outcome(c, ev, runtime_s=ev.runtime_s)
+            except Exception as exc:  # a defect in a check: report, keep going, exit 1
+                if _debug():
+                    traceback.print_exc()
+                out = _Outcome(c, None, error=_one_line(f"{type(exc).__name__}: {exc}"),
+                               runtime_s=time.perf_counter() - t0)
+            outcomes.append(out)
+            progress.finish(c.id, out.verdict, out.runtime_s)
+    return outcomes
+
+
+def _verify_table(outcomes, budget, seed, rate):
+    from rich.table import Table
+
+    totals = _totals(outcomes)
+    title = (f"verify: budget {budget.value}, seed {seed}, false-alarm rate {rate:g} over {len(outcomes)} claims: "
+             + ", ".join(f"{n} {v}" for v, n in totals.items() if n))
+    table = Table(title=title, title_justify="left")
+    table.add_column("Claim", no_wrap=True)
+    table.add_column("Where")
+    table.add_column("Observed vs predicted")
+    table.add_column("Tolerance")
+    table.add_column("Statistic vs threshold")
+    table.add_column("Rival")
+    table.add_column("Verdict", no_wrap=True)
+    styles = {"pass": "green", "fail": "bold red", "no power": "yellow", "error": "bold red"}
+    for o in outcomes:
+        v = o.verdict
+        verdict = f"[{styles[v]}]{v}[/]"
+        if o.evidence is None:
+            table.add_row(o.claim.id, o.claim.where, o.error, "-", "-", "-", verdict)
+            continue
+        ev = o.evidence
+        table.add_row(o.claim.id, o.claim.where, summarize_evidence(ev),
+                      summarize_tolerance(ev.tolerance), summarize_statistic(ev.statistic, ev.threshold),
+                      summarize_rival(ev), verdict)
+    return table
+
+
+def _totals(outcomes) -> dict:
+    totals = {v: 0 for v in VERDICTS}
+    for o in outcomes:
+        totals[o.verdict] += 1
+    return totals
+
+
+def markdown_report(outcomes, budget, seed, rate, date: str) -> str:
+    totals = _totals(outcomes)
+    lines = [
+        "# theorycheck verify",
+        "",
+        f"- date: {date}",
+        f"- budget: {budget.value}",
+        f"- seed: {seed}",
+        f"- family-wise false-alarm rate: {rate:g} over {len(outcomes)} claims (Bonferroni)",
+        f"- totals: {len(outcomes)} claims, " + ", ".join(f"{n} {v}" for v, n in totals.items()),
+        "",
+        "| Claim | Paper | Where | Observed vs predicted | Tolerance | Statistic vs threshold | Test | Rival | "
+        "Verdict | Runtime (s) |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    notes = []
+    for o in outcomes:
+        c = o.claim
+        if o.evidence is None:
+            lines.append(f"| `{_md_cell(c.id)}` | {_md_cell(c.paper.cite)} | {_md_cell(c.where)} | "
+                         f"{_md_cell(o.error)} | - | - | - | - | **error** | {o.runtime_s:.2f} |")
+            continue
+        ev = o.evidence
+        verdict = ev.verdict if ev.verdict == "pass" else f"**{ev.verdict}**"
+        lines.append(
+            f"| `{_md_cell(c.id)}` | {_md_cell(c.paper.cite)} | {_md_cell(c.where)} | "
+            f"{_md_cell(summarize_evidence(ev))} | {_md_cell(summarize_tolerance(ev.tolerance))} | "
+            f"{_md_cell(summarize_statistic(ev.statistic, ev.threshold))} | {_md_cell(ev.test)} | "
+            f"{_md_cell(summarize_rival(ev))} | {verdict} | {ev.runtime_s:.2f} |")
+        extra = "; ".join(s for s in (ev.note, ev.detail) if s)
+        if extra:
+            notes.append(f"- `{_md_cell(c.id)}`: {_md_cell(extra)}")
+    if notes:
+        lines += ["", "## Notes", ""] + notes
+    return "\n".join(lines) + "\n"
+
+
+def json_report(outcomes, budget, seed, rate, date: str) -> str:
+    doc = {
+        "budget": budget.value,
+        "seed": seed,
+        "rate": rate,
+        "date": date,
+        "totals": _totals(outcomes),
+        "claims": [],
+    }
+    for o in outcomes:
+        c = o.claim
+        entry = {"id": c.id, "paper": c.paper.key, "cite": c.paper.cite, "where": c.where,
+                 "statement": c.statement, "verdict": o.verdict}
+        if o.evidence is None:
+            entry["evidence"] = None
+            entry["error"] = o.error
+        else:
+            entry["evidence"] = o.evidence.to_dict()
+        doc["claims"].append(entry)
+    return json.dumps(_jsonable(doc), indent=2, allow_nan=False) + "\n"
+
+
+def cmd_verify(args) -> int:
+    from . import claims as _claims
+
+    report = args.report
+    if report is not None:  # validate before running anything
+        if report.exists() and report.is_dir():
+            raise UsageError(f"--report: {str(report)!r} is a folder; give a file name ending in .md or .json")
+        _check_writable_dir(report.parent if str(report.parent) else Path("."), "--report")
+    selected = _claims.select(args.patterns)
+    if not selected:
+        raise UsageError("no claims are registered; nothing to verify (see 'theorycheck list')")
+    budget = args.budget or _claims.Budget.QUICK
+    outcomes = _run_verify(selected, budget, args.seed, args.rate)
+    _console().print(_verify_table(outcomes, budget, args.seed, args.rate))
+    if report is not None:
+        date = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+        render = markdown_report if report.suffix.lower() == ".md" else json_report
+        _atomic_write_text(report, render(outcomes, budget, args.seed, args.rate, date))
+        print(f"report written to {report}", file=sys.stderr)
+    return 0 if all(o.verdict == "pass" for o in outcomes) else 1
+
+
+# --------------------------------------------------------------------------- figures
+
+def figure_modules() -> list[str]:
+    """Names of the figure scripts: modules of the ``figures`` package not starting with '_'."""
+    import figures
+
+    return sorted(m.name for m in pkgutil.iter_modules(figures.__path__) if not m.name.startswith("_"))
+
+
+def select_figures(patterns, available) -> list[str]:
+    if not patterns:
+        return list(available)
+    chosen: list[str] = []
+    for pat in patterns:
+        stem = pat.rstrip("_/")
+        hits = [m for m in available
+                if fnmatch.fnmatchcase(m, pat) or m == stem or m.startswith(stem + "_")]
+        if not hits:
+            prefixes = sorted({m.split("_")[0] for m in available})
+            listing = (f"papers {', '.join(prefixes)}; figures {', '.join(available)}" if available
+                       else "no figure scripts exist yet")
+            raise UsageError(f"pattern {pat!r} matches no figure; available: {listing}")
+        chosen.extend(h for h in hits if h not in chosen)
+    return chosen
+
+
+def cmd_figures(args) -> int:
+    from . import claims as _claims
+
+    available = figure_modules()
+    chosen = select_figures(args.patterns, available)
+    out_dir = Path(args.out) if args.out is not None else Path("figures") / "out"
+    if out_dir.exists() and not out_dir.is_dir():
+        raise UsageError(f"--out: {str(out_dir)!r} exists and is not a folder; give a writable folder")
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"--out: cannot create folder {str(out_dir)!r} ({exc.strerror or exc}); "
+                         f"give a writable folder") from None
+    _check_writable_dir(out_dir, "--out")
+    if not chosen:
+        print("no figure scripts found in the figures package", file=sys.stderr)
+        return 0
+    os.environ.setdefault("MPLBACKEND", "Agg")
+    budget = args.budget or _claims.Budget.QUICK
+    failed = 0
+    with _Progress(len(chosen), "figures") as progress:
+        for name in chosen:
+            progress.start(name)
+            t0 = time.perf_counter()
+            status = "ok"
+            try:
+                mod = importlib.import_module(f"figures.{name}")
+                kwargs = {}
+                if args.seed is not None:
+                    if "seed" in inspect.signature(mod.make).parameters:
+                        kwargs["seed"] = args.seed
+                    else:
+                        print(f"{name}: takes no seed; --seed ignored", file=sys.stderr)
+                paths = mod.make(budget, out_dir, **kwargs)
+                for p in paths or ():
+                    print(p)
+                sys.stdout.flush()
+            except Exception as exc:  # a defect in a figure script: report, keep going, exit 1
+                if _debug():
+                    traceback.print_exc()
+                failed += 1
+                status = "error"
+                print(f"{PROG}: figure {name} failed: {_one_line(f'{type(exc).__name__}: {exc}')}", file=sys.stderr)
+            progress.finish(name, status, time.perf_counter() - t0)
+    return 1 if failed else 0
+
+
+# --------------------------------------------------------------------------- explore
+
+@dataclass(frozen=True)
+class Param:
+    """One explorable parameter: its default, a parser from text, and the allowed range in words."""
+
+    name: str
+    default: object
+    parse: Callable[[str], object]
+    allowed: str
+
+
+@dataclass(frozen=True)
+class Topic:
+    name: str
+    description: str
+    params: tuple
+    #: ``compute(point, budget, seed) -> (theory, simulation, stderr)`` for one grid point
+    compute: Callable
+    replicates: Callable  # budget -> replicate count, for the table title
+
+    def param(self, name: str) -> Param:
+        for p in self.params:
+            if p.name == name:
+                return p
+        raise UsageError(f"unknown parameter {name!r} for topic {self.name}; allowed: "
+                         + ", ".join(p.name for p in self.params))
+
+
+def _real_parser(*, low=None, low_open=False, allowed="any finite real number"):
+    def parse(text: str) -> float:
+        try:
+            v = float(text)
+        except ValueError:
+            raise ValueError(allowed) from None
+        if not math.isfinite(v) or (low is not None and (v < low or (low_open and v == low))):
+            raise ValueError(allowed)
+        return v
+
+    return parse
+
+
+def _int_parser(*, low: int, allowed: str):
+    def parse(text: str) -> int:
+        try:
+            v = int(text.strip(), 10)
+        except ValueError:
+            raise ValueError(allowed) from None
+        if v < low:
+            raise ValueError(allowed)
+        return v
+
+    return parse
+
+
+def _choice_parser(choices, allowed: str):
+    def parse(text: str) -> str:
+        if text not in choices:
+            raise ValueError(allowed)
+        return text
+
+    return parse
+
+
+def _sd_replicates(budget) -> int:
+    return budget.pick(quick=400, full=4000)
+
+
+def _sd_compute(point: dict, budget, seed: int):
+    """Self-distillation risk at one grid point: exact expected risk vs Monte Carlo."""
+    from simulations.self_distillation import distillation_risk
+    from theory.self_distillation import expected_risks, rbf_kernel
+
+    alpha, step, ridge, noise = point["alpha"], point["step"], point["ridge"], point["noise"]
+    n, gamma, design = point["n"], point["gamma"], point["design"]
+    res = distillation_risk(n=n, alphas=[alpha], steps=step, ridge=ridge, gamma=gamma, noise=noise,
+                            replicates=_sd_replicates(budget), seed=seed, design=design)
+    x_test = np.asarray(res.x_test)
+    f_test = np.sin(2 * np.pi * x_test)
+
+    def exact(X):
+        K = rbf_kernel(X, X, gamma)
+        C = rbf_kernel(x_test, X, gamma)
+        return expected_risks(K, C, np.sin(2 * np.pi * X), f_test, noise**2, ridge, [alpha], step)[0, step]
+
+    if design == "grid":
+        theory = exact(np.linspace(0.0, 1.0, n))
+    else:  # the mean over the simulated designs of the exact expectation given the design
+        theory = float(np.mean([exact(np.asarray(X, dtype=float)) for X in res.designs]))
+    return float(theory), float(res.estimate[0, step]), float(res.stderr[0, step])
+
+
+TOPICS: dict[str, Topic] = {
+    "self_distillation": Topic(
+        name="self_distillation",
+        description="kernel-ridge self-distillation test risk (Borup & Andersen 2021; Mobahi et al. 2020)",
+        params=(
+            Param("alpha", 0.25, _real_parser(allowed="a finite real number (the limit needs 0 < alpha < 2)"),
+                  "a finite real number"),
+            Param("ridge", 0.2, _real_parser(low=0.0, low_open=True, allowed="a finite number > 0"),
+                  "a finite number > 0"),
+            Param("step", 3, _int_parser(low=0, allowed="an integer >= 0"), "an integer >= 0"),
+            Param("noise", 0.5, _real_parser(low=0.0, allowed="a finite number >= 0"), "a finite number >= 0"),
+            Param("n", 11, _int_parser(low=2, allowed="an integer >= 2 (training points)"), "an integer >= 2"),
+            Param("gamma", 80.0, _real_parser(low=0.0, low_open=True, allowed="a finite number > 0"),
+                  "a finite number > 0"),
+            Param("design", "grid", _choice_parser(("grid", "uniform"), "one of grid, uniform"),
+                  "one of grid, uniform"),
+        ),
+        compute=_sd_compute,
+        replicates=_sd_replicates,
+    ),
+}
+
+
+def parse_assignments(topic: Topic, items) -> dict[str, list]:
+    """``["alpha=0.1,0.5", "step=2"]`` -> ``{"alpha": [0.1, 0.5], "step": [2]}`` (validated, in given order)."""
+    given: dict[str, list] = {}
+    for item in items:
+        name, eq, values = item.partition("=")
+        name = name.strip()
+        if not eq:
+            raise UsageError(f"malformed parameter {item!r}: expected name=value[,value...] with name one of "
+                             + ", ".join(p.name for p in topic.params))
+        if not name:
+            raise UsageError(f"malformed parameter {item!r}: missing the name before '='")
+        param = topic.param(name)
+        if name in given:
+            raise UsageError(f"parameter {name!r} given twice; give all its values once, e.g. {name}=v1,v2")
+        parts = values.split(",")
+        if not values.strip() or any(not s.strip() for s in parts):
+            raise UsageError(f"parameter {name!r} has an empty value in {item!r}; {name} must be {param.allowed}")
+        parsed = []
+        for s in parts:
+            try:
+                parsed.append(param.parse(s.strip()))
+            except ValueError as exc:
+                raise UsageError(f"parameter {name}={s.strip()!r} is invalid: {name} must be {exc}") from None
+        given[name] = parsed
+    return given
+
+
+def cmd_explore(args) -> int:
+    from rich.table import Table
+
+    from . import claims as _claims
+
+    topic = TOPICS.get(args.topic)
+    if topic is None:
+        raise UsageError(f"unknown topic {args.topic!r}; topics are {', '.join(sorted(TOPICS))}")
+    given = parse_assignments(topic, args.params)
+    budget = args.budget or _claims.Budget.QUICK
+    seed = DEFAULT_SEED if args.seed is None else args.seed
+    varied = [p.name for p in topic.params if p.name in given]
+    fixed = {p.name: p.default for p in topic.params if p.name not in given}
+    grid = list(itertools.product(*(given[name] for name in varied)))
+
+    rows = []
+    with _Progress(len(grid), "explore") as progress:
+        for values in grid:
+            point = dict(fixed, **dict(zip(varied, values)))
+            label = " ".join(f"{k}={v}" for k, v in zip(varied, values)) or "defaults"
+            progress.start(label)
+            t0 = time.perf_counter()
+            theory, sim, se = topic.compute(point, budget, seed)
+            rows.append((values, theory, sim, se))
+            progress.finish(label, "done", time.perf_counter() - t0)
+
+    fixed_text = ", ".join(f"{k}={v}" for k, v in fixed.items())
+    title = (f"{topic.name}: {topic.description}\nbudget {budget.value} ({topic.replicates(budget)} replicates), "
+             f"seed {seed}" + (f"; fixed {fixed_text}" if fixed_text else ""))
+    table = Table(title=title, title_justify="left")
+    for name in varied:
+        table.add_column(name, justify="right", no_wrap=True)
+    table.add_column("theory", justify="right", no_wrap=True)
+    table.add_column("simulation ± stderr", justify="right", no_wrap=True)
+    table.add_column("z", justify="right", no_wrap=True)
+    for values, theory, sim, se in rows:
+        if se > 0:
+            z = f"{(sim - theory) / se:+.2f}"
+        else:
+            z = "- (stderr 0)"
+        table.add_row(*(str(v) for v in values), _fmt(theory, 6), f"{_fmt(sim, 6)} ± {_fmt(se, 2)}", z)
+    _console().print(table)
+    return 0
+
+
+# --------------------------------------------------------------------------- cache
+
+def _human_bytes(n: int) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n} B"
+
+
+def cmd_cache(args) -> int:
+    from simulations import cache
+
+    if cache.cache_dir() is None:
+        print("the cache is disabled (THEORYCHECK_CACHE=off)")
+        return 0
+    if args.action == "info":
+        info = cache.info()
+        print(f"folder:  {info['folder']}")
+        print(f"entries: {info['entries']}")
+        print(f"size:    {_human_bytes(int(info['bytes']))}")
+    else:
+        n = cache.clear()
+        print(f"removed {n} entries from {cache.cache_dir()}")
+    return 0
+
+
+# --------------------------------------------------------------------------- parser and main
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog=PROG, description="Numerical checks of machine-learning theory papers.",
+                     epilog="Exit status: 0 ok, 1 a claim did not pass or a check crashed, 2 usage error.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    def budget_opt(p):
+        p.add_argument("--budget", type=_budget, default=None, metavar="quick|full",
+                       help="sample sizes: quick (minutes, what CI runs; default) or full (paper scale)")
+
+    p = sub.add_parser("list", help="list the claims", description="List the claims (id, paper, where, statement).")
+    p.add_argument("patterns", nargs="*", metavar="PATTERN", help="claim id glob or prefix (e.g. a paper key)")
+    p.add_argument("--markdown", action="store_true", help="print Markdown tables grouped by paper")
+    p.set_defaults(func=cmd_list)
+
+    p = sub.add_parser("verify", help="run the claims' checks",
+                       description="Run the claims' checks; exit 0 only when every claim passes.")
+    p.add_argument("patterns", nargs="*", metavar="PATTERN", help="claim id glob or prefix (e.g. a paper key)")
+    budget_opt(p)
+    p.add_argument("--seed", type=_seed, default=DEFAULT_SEED, metavar="N",
+                   help=f"integer seed in [0, 2**63 - 1] (default {DEFAULT_SEED})")
+    p.add_argument("--report", type=_report_path, default=None, metavar="FILE.md|FILE.json",
+                   help="also write the results as Markdown (.md) or JSON (.json)")
+    p.add_argument("--rate", type=_rate, default=DEFAULT_RATE, metavar="R",
+                   help=f"family-wise false-alarm rate in (0, 1), split over the claims run (default {DEFAULT_RATE:g})")
+    p.set_defaults(func=cmd_verify)
+
+    p = sub.add_parser("figures", help="draw the papers' figures",
+                       description="Draw the papers' figures (theory lines, simulation points) into a folder.")
+    p.add_argument("patterns", nargs="*", metavar="PATTERN", help="figure name glob or prefix (e.g. a paper key)")
+    budget_opt(p)
+    p.add_argument("--out", default=None, metavar="DIR", help="output folder (default figures/out, created if needed)")
+    p.add_argument("--seed", type=_seed, default=None, metavar="N",
+                   help="integer seed in [0, 2**63 - 1], for figure scripts that take one")
+    p.set_defaults(func=cmd_figures)
+
+    p = sub.add_parser("explore", help="sweep parameters: theory against simulation",
+                       description="Sweep a topic's parameters over the Cartesian product of the given values "
+                                   "and print theory against simulation. Topics: "
+                                   + "; ".join(f"{t.name}: " + ", ".join(f"{q.name}={q.default} ({q.allowed})"
+                                                                         for q in t.params)
+                                               for t in TOPICS.values()))
+    p.add_argument("topic", metavar="TOPIC", help="one of " + ", ".join(sorted(TOPICS)))
+    p.add_argument("params", nargs="*", metavar="name=v1,v2,...", help="parameter values to sweep")
+    budget_opt(p)
+    p.add_argument("--seed", type=_seed, default=None, metavar="N",
+                   help=f"integer seed in [0, 2**63 - 1] (default {DEFAULT_SEED})")
+    p.set_defaults(func=cmd_explore)
+
+    p = sub.add_parser("cache", help="show or clear the simulation cache",
+                       description="Show or clear the on-disk simulation cache ($THEORYCHECK_CACHE).")
+    p.add_argument("action", choices=("info", "clear"), help="info or clear")
+    p.set_defaults(func=cmd_cache)
+    return parser
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help (0) or a usage error already printed (2)
+        return exc.code if isinstance(exc.code, int) else 2
+    if args.command is None:
+        parser.print_help()
+        return _usage_exit("a command is required: list, verify, figures, explore or cache")
+    try:
+        return args.func(args)
+    except (UsageError, ValueError, TypeError) as exc:
+        if _debug():
+            traceback.print_exc()
+        return _usage_exit(exc)
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:  # e.g. `theorycheck list | head`
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+        except (OSError, ValueError):
+            pass
+        return 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
