@@ -1,0 +1,128 @@
+"""Every claim at the quick budget: the theory agrees, the rival is rejected, and a wrong theory fails."""
+
+import numpy as np
+import pytest
+
+from paper_checks import borup2021, claims, mobahi2020, stats
+from theory import self_distillation as th
+
+REGISTRY = claims.load_all()
+FAMILY = len(REGISTRY)
+SEED = 0
+
+
+def run(claim_id, seed=SEED):
+    with stats.family(stats.DEFAULT_FALSE_ALARM_RATE, FAMILY):
+        return REGISTRY[claim_id].run(claims.Budget.QUICK, seed)
+
+
+def test_registry_holds_both_papers_and_at_least_eight_claims():
+    papers = {c.paper.key for c in REGISTRY.values()}
+    assert {"borup2021", "mobahi2020"} <= papers
+    assert len(REGISTRY) >= 8
+    for c in REGISTRY.values():
+        assert c.where and c.statement and c.id.startswith(c.paper.key + "/")
+
+
+@pytest.mark.parametrize("claim_id", sorted(REGISTRY))
+def test_claim_holds_and_rejects_its_rival(claim_id):
+    ev = run(claim_id)
+    assert ev.agrees, f"{claim_id}: statistic {ev.statistic} > threshold {ev.threshold}"
+    assert ev.rival_rejected, f"{claim_id}: rival {ev.rival!r} not rejected ({ev.rival_statistic})"
+    assert ev.verdict == "pass" and ev.seed == SEED and ev.runtime_s >= 0
+    assert ev.rival
+
+
+@pytest.mark.parametrize("claim_id", sorted(REGISTRY))
+def test_rival_taken_as_the_theory_fails_on_the_same_evidence(claim_id):
+    """Swap theory and rival: the check must then fail (a check that cannot fail is a defect)."""
+    ev = run(claim_id)
+    rival = np.asarray(ev.rival_prediction, dtype=float)
+    obs = np.asarray(ev.observed, dtype=float)
+    tol = np.broadcast_to(np.asarray(ev.tolerance, dtype=float), obs.shape)
+    live = np.isfinite(rival)
+    if ev.test in ("fp-monotone", "monotone"):
+        # the rival is "no trend": some difference lies beyond the tolerance with the predicted sign
+        assert np.any(np.abs(obs) > tol)
+    else:
+        assert np.any(np.abs(obs[live] - rival[live]) > tol[live])
+
+
+def test_monte_carlo_claims_change_with_the_seed_but_still_hold():
+    a = run("borup2021/optimal-alpha-in-expectation", seed=1)
+    b = run("borup2021/optimal-alpha-in-expectation", seed=2)
+    assert a.observed[0] != b.observed[0]
+    assert a.passed and b.passed
+
+
+# ---------------------------------------------------------------- wrong theories must fail
+
+
+def test_wrong_closed_form_fails(monkeypatch):
+    real = th.student_multipliers
+    monkeypatch.setattr(th, "student_multipliers", lambda d, r, a, s: real(d, r, 0.0, s))
+    assert run("borup2021/closed-form-equals-iteration").verdict == "fail"
+
+
+def test_unamplified_limit_fails(monkeypatch):
+    monkeypatch.setattr(th, "amplified_ridge", lambda ridge, alpha: ridge)
+    assert run("borup2021/infinite-steps-amplify-ridge").verdict == "fail"
+
+
+def test_risk_from_the_wrong_multipliers_fails(monkeypatch):
+    real = th.expected_risks
+    monkeypatch.setattr(th, "expected_risks",
+                        lambda K, C, f, fs, v, r, alphas, steps: real(K, C, f, fs, v, r, [0.0] * len(alphas), steps)
+                        if len(alphas) > 1 else real(K, C, f, fs, v, r, alphas, steps))
+    assert run("borup2021/expected-risk-matches-monte-carlo").verdict == "fail"
+
+
+def test_noise_blind_expected_alpha_fails(monkeypatch):
+    real = th.expected_optimal_alpha
+    monkeypatch.setattr(th, "expected_optimal_alpha", lambda K, f, v, r, C=None, fs=None: real(K, f, 0.0, r, C, fs))
+    assert run("borup2021/optimal-alpha-in-expectation").verdict == "fail"
+
+
+def test_optimal_alpha_clipped_to_unit_interval_fails(monkeypatch):
+    real = th.optimal_alpha
+    monkeypatch.setattr(th, "optimal_alpha", lambda *a, **k: float(np.clip(real(*a, **k), 0, 1)))
+    assert run("borup2021/optimal-alpha-closed-form").verdict == "fail"
+
+
+def test_published_table_at_its_label_fails(monkeypatch):
+    monkeypatch.setattr(borup2021, "PUBLISHED_SECOND_ACTUAL", 0.25)
+    assert run("borup2021/authors-toy-table").verdict == "fail"
+
+
+def test_wrong_collapse_recursion_fails(monkeypatch):
+    real = th.constrained_rounds
+    monkeypatch.setattr(th, "constrained_rounds", lambda d, z, n, eps, m=1000: real(d, z, n, eps / 2, m))
+    assert run("mobahi2020/collapse-round").verdict == "fail"
+
+
+def test_wrong_risk_over_rounds_fails(monkeypatch):
+    real = th.expected_risks
+    monkeypatch.setattr(th, "expected_risks",
+                        lambda K, C, f, fs, v, r, alphas, steps: real(K, C, f, fs, v, 2 * r, alphas, steps))
+    assert run("mobahi2020/few-rounds-help-then-hurt").verdict == "fail"
+
+
+def test_collapse_claim_fails_for_a_non_collapsing_theory(monkeypatch):
+    real = th.student_multipliers
+    monkeypatch.setattr(th, "student_multipliers", lambda d, r, a, s: real(d, r, 0.1 if a == 0 else a, s))
+    assert run("mobahi2020/collapse-without-ground-truth").verdict == "fail"
+
+
+def test_evidence_serialises():
+    ev = run("mobahi2020/collapse-round")
+    d = ev.to_dict()
+    assert d["verdict"] == "pass" and d["seed"] == SEED and isinstance(d["observed"], list)
+
+
+def test_select_patterns():
+    assert {c.id for c in claims.select(["mobahi2020"])} == {k for k in REGISTRY if k.startswith("mobahi2020/")}
+    assert [c.id for c in claims.select(["borup2021/authors-*"])] == ["borup2021/authors-toy-table"]
+    with pytest.raises(ValueError, match="matches no claim"):
+        claims.select(["nopaper"])
+    with pytest.raises(ValueError, match="budget"):
+        claims.Budget.parse("medium")
