@@ -1,0 +1,51 @@
+"""Timing helpers: best-of-k warm timings and a subprocess runner for isolated measurements."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def best_of(func, repeat: int = 3, warmup: int = 1):
+    """Call ``func`` ``warmup`` times untimed, then ``repeat`` times; return (best seconds, last result)."""
+    result = None
+    for _ in range(warmup):
+        result = func()
+    best = float("inf")
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        result = func()
+        best = min(best, time.perf_counter() - t0)
+    return best, result
+
+
+def run_json(code: str, env: dict | None = None, timeout: float = 600.0) -> dict:
+    """Run ``code`` with a fresh Python in the repository root and parse the last stdout line as JSON.
+
+    ``env`` entries are added to (and override) the current environment; the
+    disk cache of simulations is turned off so a kernel call is always computed.
+    """
+    full_env = dict(os.environ)
+    full_env["THEORYCHECK_CACHE"] = "off"
+    full_env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), full_env.get("PYTHONPATH", "")]))
+    full_env.update(env or {})
+    proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=full_env, capture_output=True,
+                          text=True, timeout=timeout)
+    if proc.returncode != 0:
+        tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["(no output)"]
+        raise RuntimeError(f"benchmark subprocess failed (exit {proc.returncode}): {tail[0]}")
+    lines = [line for line in proc.stdout.splitlines() if line.strip()]
+    if not lines:
+        raise RuntimeError("benchmark subprocess printed nothing")
+    return json.loads(lines[-1])
+
+
+def say(message: str) -> None:
+    """One progress line on stderr (long work shows progress)."""
+    print(f"benchmarks: {message}", file=sys.stderr, flush=True)
