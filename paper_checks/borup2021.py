@@ -57,10 +57,6 @@ def toy_losses(alpha, steps=6):
     return np.array(out)
 
 
-def _kappa(K, ridge):
-    d = np.linalg.eigvalsh(K)
-    return float((d.max() + ridge) / (d.min() + ridge))
-
 
 @claim(
     "borup2021/closed-form-equals-iteration",
@@ -77,7 +73,7 @@ def _closed_form(budget: Budget, seed: int) -> Evidence:
     # rival: Mobahi's pure self-distillation, the ground truth ignored after the teacher
     rival = np.array([[th.distilled_fit(K, y, th.TOY_RIDGE, 0.0, s) for s in range(steps + 1)] for _ in alphas])
     res = stats.fp_agreement(iterated.ravel(), closed.ravel(), rival.ravel(),
-                             rival_name="no ground truth (alpha ignored)", condition=_kappa(K, th.TOY_RIDGE),
+                             rival_name="no ground truth (alpha ignored)", condition=stats.condition_number(K, th.TOY_RIDGE),
                              dimension=K.shape[0], repetitions=steps + 1)
     return Evidence.from_test(res, sample_sizes={"alphas": len(alphas), "steps": steps, "n": K.shape[0]})
 
@@ -121,7 +117,7 @@ def _limit(budget: Budget, seed: int) -> Evidence:
         pred.append(K @ np.linalg.solve(A, y))
         riv.append(K @ np.linalg.solve(K + th.TOY_RIDGE * np.eye(K.shape[0]), y))  # rival: ridge not amplified
     res = stats.fp_agreement(np.ravel(obs), np.ravel(pred), np.ravel(riv), rival_name="KRR with the original ridge",
-                             condition=_kappa(K, th.TOY_RIDGE), dimension=K.shape[0], repetitions=reps)
+                             condition=stats.condition_number(K, th.TOY_RIDGE), dimension=K.shape[0], repetitions=reps)
     return Evidence.from_test(res, sample_sizes={"alphas": len(alphas), "max steps": reps})
 
 
@@ -202,7 +198,7 @@ def _optimal_alpha(budget: Budget, seed: int) -> Evidence:
         obs.append(vertex)
         pred.append(closed)
         riv.append(np.clip(closed, 0.0, 1.0))  # rival: the optimum restricted to the paper's range [0, 1]
-        conds.append(_kappa(K, lam) * max(err) / curv)
+        conds.append(stats.condition_number(K, lam) * max(err) / curv)
     res = stats.fp_agreement(obs, pred, riv, rival_name="optimum restricted to [0, 1]", condition=max(conds),
                              dimension=K.shape[0], repetitions=2)
     return Evidence.from_test(res, sample_sizes={"ridges": len(OPTIMAL_ALPHA_RIDGES)},
@@ -272,7 +268,7 @@ def _sparsify(budget: Budget, seed: int) -> Evidence:
         diffs.append((R[1:] - R[0]).ravel())
         scale = max(scale, np.abs(R).max())
     test = stats.fp_monotone(np.concatenate(diffs), direction="increasing", scale=scale,
-                             condition=_kappa(K, th.TOY_RIDGE), dimension=K.shape[0], repetitions=steps + 1,
+                             condition=stats.condition_number(K, th.TOY_RIDGE), dimension=K.shape[0], repetitions=steps + 1,
                              rival_name="no sparsification (ratios stay the teacher's)")
     return Evidence.from_test(test, sample_sizes={"alphas": len(SPARSIFY_ALPHAS), "steps": steps})
 
@@ -301,7 +297,7 @@ def _not_monotone(budget: Budget, seed: int) -> Evidence:
     obs, pred = np.concatenate(obs), np.concatenate(pred)
     rival = np.maximum(pred, 0.0)  # rival: monotone growth, as for alpha = 0 (the nearest monotone increments)
     test = stats.fp_agreement(obs, pred, rival, rival_name="monotone growth as for alpha = 0", scale=scale,
-                              condition=_kappa(K, th.TOY_RIDGE), dimension=K.shape[0], repetitions=steps + 1)
+                              condition=stats.condition_number(K, th.TOY_RIDGE), dimension=K.shape[0], repetitions=steps + 1)
     return Evidence.from_test(test, sample_sizes={"alphas": len(SPARSIFY_ALPHAS) - 1, "steps": steps},
                               note="finding: the public notebook describes the alpha = 0.35 ratios as increasing "
                                    "then constant; they decrease after step 1")

@@ -36,10 +36,6 @@ def toy_gram():
     return th.rbf_kernel(X, X, th.TOY_GAMMA), th.TOY_TARGETS.copy()
 
 
-def _kappa(K, ridge=0.0):
-    d = np.linalg.eigvalsh(K)
-    return float((d.max() + ridge) / (d.min() + ridge))
-
 
 @claim(
     "mobahi2020/collapse-without-ground-truth",
@@ -61,7 +57,7 @@ def _collapse(budget: Budget, seed: int) -> Evidence:
     # rival: distillation that keeps the ground truth (Borup's alpha = 0.25) does not collapse
     rival = np.array([np.linalg.norm(th.student_multipliers(d, th.TOY_RIDGE, 0.25, s) * z) for s in range(steps + 1)])
     test = stats.fp_agreement(norms, predicted, rival, rival_name="no collapse (ground truth kept, alpha = 0.25)",
-                              condition=_kappa(K, th.TOY_RIDGE), dimension=K.shape[0], repetitions=steps + 1,
+                              condition=stats.condition_number(K, th.TOY_RIDGE), dimension=K.shape[0], repetitions=steps + 1,
                               scale=np.maximum(np.abs(predicted), np.abs(predicted).max() * stats.UNIT_ROUNDOFF))
     return Evidence.from_test(test, sample_sizes={"rounds": steps},
                               note=f"||f_t|| / ||f_0|| = {norms[-1] / norms[0]:.3g} after {steps} rounds")
@@ -93,7 +89,7 @@ def _ridge_grows(budget: Budget, seed: int) -> Evidence:
             reps = max(reps, finite.size)
     # each ridge is a root found to a relative 4 u; the system it solves has condition kappa(K + c I)
     test = stats.fp_monotone(np.concatenate(diffs), direction="increasing", scale=scale,
-                             condition=_kappa(K), dimension=K.shape[0], repetitions=reps,
+                             condition=stats.condition_number(K), dimension=K.shape[0], repetitions=reps,
                              rival_name="constant ridge (no amplification)")
     return Evidence.from_test(test, sample_sizes={"epsilons": len(EPSILONS)})
 
@@ -150,7 +146,7 @@ def _sparsification(budget: Budget, seed: int) -> Evidence:
         diffs.append(np.diff(ratio, axis=0).ravel())
         scale = max(scale, np.abs(ratio).max())
         reps = max(reps, live.shape[0])
-    test = stats.fp_monotone(np.concatenate(diffs), direction="increasing", scale=scale, condition=_kappa(K),
+    test = stats.fp_monotone(np.concatenate(diffs), direction="increasing", scale=scale, condition=stats.condition_number(K),
                              dimension=K.shape[0], repetitions=reps, rival_name="no sparsification (constant ratios)")
     return Evidence.from_test(test, sample_sizes={"epsilons": len(EPSILONS)})
 

@@ -156,6 +156,15 @@ def fp_tolerance(scale, *, condition: float = 1.0, dimension: int = 1, repetitio
     return repetitions * dimension * condition * UNIT_ROUNDOFF * np.maximum(sc, np.finfo(float).tiny)
 
 
+def condition_number(matrix, shift: float = 0.0) -> float:
+    """2-norm condition number of the symmetric positive semi-definite ``matrix + shift I``."""
+    d = np.linalg.eigvalsh(np.asarray(matrix, dtype=float))
+    lo = d.min() + shift
+    if not lo > 0:
+        raise ValueError(f"matrix + shift I must be positive definite, smallest eigenvalue {lo!r}")
+    return float((d.max() + shift) / lo)
+
+
 def fp_agreement(observed, predicted, rival, *, rival_name: str, condition: float = 1.0,
                  dimension: int = 1, repetitions: int = 1, scale=None) -> TestResult:
     """Deterministic agreement at floating-point tolerance.

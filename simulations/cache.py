@@ -87,13 +87,24 @@ def _jsonable(value):
     return value
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
+def atomic_write(path, data) -> None:
+    """Write ``data`` (bytes or text) to ``path`` so that readers see the old file or the whole new one.
+
+    A temporary file in the same folder is written, flushed, given the usual
+    permissions (0666 less the umask) and renamed over ``path``; on any error,
+    interruption included, the temporary file is removed and ``path`` is untouched.
+    """
+    path = Path(path)
+    blob = data.encode("utf-8") if isinstance(data, str) else bytes(data)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
+            fh.write(blob)
             fh.flush()
             os.fsync(fh.fileno())
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, path)
     except BaseException:
         try:
@@ -123,8 +134,8 @@ def store(folder: Path, key: str, result, params: dict, func_name: str, version:
         "npz_sha256": hashlib.sha256(blob).hexdigest(),
     }
     folder.mkdir(parents=True, exist_ok=True)
-    _atomic_write(folder / f"{key}.npz", blob)
-    _atomic_write(folder / f"{key}.json", json.dumps(meta, indent=1).encode())
+    atomic_write(folder / f"{key}.npz", blob)
+    atomic_write(folder / f"{key}.json", json.dumps(meta, indent=1))
 
 
 def load(folder: Path, key: str):

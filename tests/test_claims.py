@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from paper_checks import borup2021, claims, mobahi2020, stats
+from paper_checks import borup2021, claims, stats
 from theory import self_distillation as th
 
 REGISTRY = claims.load_all()

@@ -1,6 +1,5 @@
 """simulations.self_distillation: numba kernel against the numpy baseline, seeding, threads, bad input."""
 
-import hashlib
 import json
 import os
 import subprocess
