@@ -198,6 +198,58 @@ def fp_agreement(observed, predicted, rival, *, rival_name: str, condition: floa
     )
 
 
+def argmin_tolerance(scale, *, parameters: int, degree: int = 1) -> np.ndarray:
+    """Attainable accuracy of a quantity computed from a numerically located minimiser.
+
+    Near a minimum ``f(x* + d) - f(x*) ~ f'' d^2 / 2``, invisible below the objective's
+    rounding ``u |f|``: each of the ``parameters`` coordinates is determined only to
+    about ``sqrt(u)`` relative, and a quantity of polynomial ``degree`` in them to
+    ``degree * sqrt(parameters * u)`` relative to its ``scale``.
+    """
+    if parameters < 1 or degree < 1:
+        raise ValueError("parameters and degree must be >= 1")
+    sc = np.abs(np.asarray(scale, dtype=float))
+    return degree * math.sqrt(parameters * UNIT_ROUNDOFF) * np.maximum(sc, np.finfo(float).tiny)
+
+
+def argmin_agreement(observed, predicted, rival, *, rival_name: str, parameters: int, degree: int = 1,
+                     scale=None) -> TestResult:
+    """A minimiser-derived quantity against a closed form at :func:`argmin_tolerance`."""
+    obs = _arr("observed", observed)
+    pred = _arr("predicted", predicted)
+    riv = _arr("rival", rival)
+    _shapes(observed=obs, predicted=pred, rival=riv)
+    if scale is None:
+        scale = max(np.abs(obs).max(), np.abs(pred).max())
+    tol = np.broadcast_to(argmin_tolerance(scale, parameters=parameters, degree=degree), obs.shape)
+    t_theory = np.abs(obs - pred) / tol
+    t_rival = np.abs(obs - riv) / tol
+    return TestResult(
+        kind="argmin",
+        observed=obs,
+        predicted=pred,
+        tolerance=np.array(tol),
+        statistic=float(t_theory.max()),
+        threshold=1.0,
+        agrees=bool(np.all(t_theory <= 1.0)),
+        rival_name=rival_name,
+        rival_prediction=riv,
+        rival_statistic=float(t_rival.max()),
+        rival_rejected=bool(np.any(t_rival > 1.0)),
+        detail=f"max |error| / minimiser accuracy ({parameters} parameters, degree {degree})",
+    )
+
+
+def clopper_pearson(successes: int, trials: int, confidence: float) -> tuple[float, float]:
+    """Exact two-sided binomial confidence interval for a success probability."""
+    if not (0 <= successes <= trials and trials >= 1):
+        raise ValueError(f"need 0 <= successes <= trials and trials >= 1, got {successes}/{trials}")
+    a = 1.0 - confidence
+    lo = 0.0 if successes == 0 else float(_st.beta.ppf(a / 2, successes, trials - successes + 1))
+    hi = 1.0 if successes == trials else float(_st.beta.isf(a / 2, successes + 1, trials - successes))
+    return lo, hi
+
+
 def decimal_agreement(computed, published, rival, *, decimals: int, rival_name: str) -> TestResult:
     """Agreement with a table printed to ``decimals`` places: half a unit in the last place."""
     comp = _arr("computed", computed)

@@ -126,3 +126,62 @@ def test_select_patterns():
         claims.select(["nopaper"])
     with pytest.raises(ValueError, match="budget"):
         claims.Budget.parse("medium")
+
+
+# ---------------------------------------------------------------- neural collapse: wrong theories must fail
+
+from paper_checks import dang2023, fisher2024  # noqa: E402
+from theory import neural_collapse as nct  # noqa: E402
+
+
+def test_naive_root_rule_fails_the_boundary_claim(monkeypatch):
+    real = nct.class_root
+    monkeypatch.setattr(nct, "class_root", lambda r, M: nct.naive_largest_root(r, M) if M > 1 else real(r, M))
+    assert run("dang2023/minority-collapse-boundary").verdict == "fail"
+    assert run("dang2023/minimum-value-closed-form").verdict == "fail"
+
+
+def test_etf_geometry_for_bias_free_data_fails(monkeypatch):
+    real = nct.deep_linear_ufm_minimum
+
+    def wrong(sizes, depth, wd, fd, loss="mse", bias=False):
+        m = real(sizes, depth, wd, fd, loss, bias)
+        K = len(sizes)
+        etf = np.trace(m.classifier_gram) / (K - 1) * (np.eye(K) - np.ones((K, K)) / K)
+        return m.__class__(**{**m.__dict__, "classifier_gram": etf})
+
+    monkeypatch.setattr(nct, "deep_linear_ufm_minimum", wrong)
+    assert run("dang2023/orthogonal-frame-balanced").verdict == "fail"
+
+
+def test_equal_lengths_for_imbalanced_data_fail(monkeypatch):
+    real = nct.deep_linear_ufm_minimum
+
+    def wrong(sizes, depth, wd, fd, loss="mse", bias=False):
+        m = real(sizes, depth, wd, fd, loss, bias)
+        G = np.trace(m.classifier_gram) / len(sizes) * np.eye(len(sizes))
+        return m.__class__(**{**m.__dict__, "classifier_gram": G})
+
+    monkeypatch.setattr(nct, "deep_linear_ufm_minimum", wrong)
+    assert run("dang2023/general-orthogonal-frame").verdict == "fail"
+
+
+def test_ce_scale_of_depth_one_fails_deeper(monkeypatch):
+    real = nct.ce_scale
+    monkeypatch.setattr(nct, "ce_scale", lambda M, *a: real(1, *a))
+    assert run("dang2023/ce-simplex-etf").verdict == "fail"
+
+
+def test_convex_combination_theory_fails_for_ce_mixup(monkeypatch):
+    monkeypatch.setattr(nct, "mixup_optimal_feature",
+                        lambda K, lam, mix, same_class=False: tuple(
+                            v * nct.mixup_same_class_scale(K, lam) / nct.mixup_mse_feature(K, lam, 1.0)[0]
+                            for v in nct.mixup_mse_feature(K, lam, mix)))
+    assert run("fisher2024/cross-class-not-convex-combination").verdict == "fail"
+    assert run("fisher2024/decision-boundary-channels").verdict == "fail"
+
+
+def test_wrong_same_class_scale_fails(monkeypatch):
+    real = nct.mixup_same_class_scale
+    monkeypatch.setattr(nct, "mixup_same_class_scale", lambda K, lam: real(K, 2 * lam))
+    assert run("fisher2024/same-class-align-with-classifier").verdict == "fail"

@@ -156,3 +156,20 @@ def test_split_shares_the_claim_rate():
             z3 = stats.current_family().z()
     assert z3 > z1
     assert 2 * st.norm.sf(z3) == pytest.approx(1e-4 / 6, rel=1e-12)
+
+
+def test_argmin_tolerance_and_agreement():
+    tol = stats.argmin_tolerance(2.0, parameters=100, degree=2)
+    assert tol == pytest.approx(2 * math.sqrt(100 * np.finfo(float).eps / 2) * 2.0)
+    res = stats.argmin_agreement([1.0 + 1e-9], [1.0], [1.1], rival_name="r", parameters=100)
+    assert res.agrees and res.rival_rejected
+    assert not stats.argmin_agreement([1.0 + 1e-5], [1.0], [1.1], rival_name="r", parameters=100).agrees
+
+
+def test_clopper_pearson_matches_beta_quantiles_and_edges():
+    lo, hi = stats.clopper_pearson(10, 10, 0.95)
+    assert hi == 1.0 and lo == pytest.approx(0.025 ** (1 / 10), rel=1e-12)
+    lo, hi = stats.clopper_pearson(0, 10, 0.95)
+    assert lo == 0.0 and hi == pytest.approx(1 - 0.025 ** (1 / 10), rel=1e-12)
+    with pytest.raises(ValueError):
+        stats.clopper_pearson(3, 2, 0.9)
