@@ -455,6 +455,11 @@ def _lbfgs(p0: UFMParams, prob: _Problem, lw, lh, ce, options=None, newton=True)
     return UFMPoint(_unflatten(np.array(x, dtype=float), K, N, M, d, bias), float(f), gn, nit, message)
 
 
+#: above this many parameters the dense finite-difference Hessian (2P gradients, a P^3 solve) costs
+#: more than the polish buys; the L-BFGS end point is returned as it is
+NEWTON_MAX_PARAMETERS = 1000
+
+
 def _newton_polish(fun, x, f, gn, steps=3):
     """A few Newton steps from an L-BFGS end point, to a gradient at the rounding level.
 
@@ -464,6 +469,8 @@ def _newton_polish(fun, x, f, gn, steps=3):
     near the minimum the gradient, not the objective, still resolves progress.
     """
     P = x.size
+    if P > NEWTON_MAX_PARAMETERS:
+        return x, f, gn
     for _ in range(steps):
         h = np.finfo(float).eps ** (1 / 3) * np.maximum(1.0, np.abs(x))
         Hm = np.empty((P, P))
