@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import tempfile
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import matplotlib
@@ -40,3 +42,30 @@ def save(fig, out_dir, name: str) -> Path:
 def colors(n):
     cmap = plt.get_cmap("viridis")
     return [cmap(i / max(n - 1, 1)) for i in range(n)]
+
+
+def workers() -> int:
+    """CPU cores this process may use (the affinity mask where the OS has one)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def parallel_map(fn, items, max_workers=None) -> list:
+    """``[fn(x) for x in items]``, the items spread over local worker processes.
+
+    Independent simulations (one depth, one grid point, one data set) run in
+    parallel; each is seeded by its own arguments, so the results do not depend on
+    the worker count, and the workers fill the same disk cache the claims read.
+    Workers are forked (they inherit the imported modules, so none pays the
+    imports again); where ``fork`` is not available, or with one core or one
+    item, the map runs serially.  ``fn`` must not call numba ``parallel`` kernels
+    (a forked child must not use the parent's thread pool).
+    """
+    items = list(items)
+    n = min(len(items), workers() if max_workers is None else max_workers)
+    if n <= 1 or "fork" not in multiprocessing.get_all_start_methods():
+        return [fn(x) for x in items]
+    with ProcessPoolExecutor(max_workers=n, mp_context=multiprocessing.get_context("fork")) as pool:
+        return list(pool.map(fn, items))

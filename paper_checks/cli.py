@@ -104,16 +104,16 @@ def _report_path(text: str) -> Path:
 
 # --------------------------------------------------------------------------- helpers
 
-def _console(stderr: bool = False):
+def _console(stderr: bool = False, min_width: int = 0):
     """A rich console on the *current* sys.stdout/stderr (so captured streams work).
 
-    Off a terminal the width is at least 160 columns so ids are not wrapped.
+    Off a terminal the width is at least 160 columns (and at least ``min_width``) so ids are not wrapped.
     """
     from rich.console import Console
 
     stream = sys.stderr if stderr else sys.stdout
     is_tty = hasattr(stream, "isatty") and stream.isatty()
-    width = None if is_tty else max(160, int(os.environ.get("COLUMNS", "0") or 0))
+    width = None if is_tty else max(160, int(min_width), int(os.environ.get("COLUMNS", "0") or 0))
     return Console(file=stream, width=width, highlight=False, soft_wrap=False)
 
 
@@ -570,6 +570,7 @@ class Param:
     default: object
     parse: Callable[[str], object]
     allowed: str
+    show: Callable[[object], str] = str  # a value as the table and the title print it
 
 
 @dataclass(frozen=True)
@@ -578,8 +579,18 @@ class Topic:
     description: str
     params: tuple
     #: ``compute(point, budget, seed) -> (theory, simulation, stderr)`` for one grid point
+    #: (or, with ``columns``, any result that ``cells`` turns into the row's cells)
     compute: Callable
     replicates: Callable  # budget -> replicate count, for the table title
+    #: column headers after the varied parameters; empty: theory, simulation ± stderr, z
+    columns: tuple = ()
+    #: ``cells(result, note) -> list[str]``, one per column (with ``columns``); ``note(text)`` files a
+    #: footnote printed under the table and returns its marker, e.g. ``"[1]"``
+    cells: Callable | None = None
+    #: ``budget_text(budget) -> str`` for the title; None: "<n> replicates"
+    budget_text: Callable | None = None
+    #: ``check(point)`` raises ValueError for a combination the parameters' own ranges allow but the topic does not
+    check: Callable | None = None
 
     def param(self, name: str) -> Param:
         for p in self.params:
@@ -652,6 +663,109 @@ def _sd_compute(point: dict, budget, seed: int):
     return float(theory), float(res.estimate[0, step]), float(res.stderr[0, step])
 
 
+def _sizes_parser(text: str) -> tuple:
+    allowed = "class sizes as dash-separated integers >= 1, at least 2 classes (e.g. 8-8-8 or 16-8-4)"
+    parts = text.split("-")
+    try:
+        sizes = tuple(int(p.strip(), 10) for p in parts)
+    except ValueError:
+        raise ValueError(allowed) from None
+    if len(sizes) < 2 or any(n < 1 for n in sizes):
+        raise ValueError(allowed)
+    return sizes
+
+
+def _show_sizes(sizes) -> str:
+    return "-".join(str(n) for n in sizes)
+
+
+def _bool_parser(text: str) -> bool:
+    t = text.strip().lower()
+    if t not in ("true", "false"):
+        raise ValueError("true or false")
+    return t == "true"
+
+
+def _nc_seeds(budget) -> int:
+    return budget.pick(quick=4, full=16)
+
+
+def _nc_steps(budget) -> int:
+    return budget.pick(quick=1500, full=5000)
+
+
+def _nc_budget_text(budget) -> str:
+    return f"{_nc_seeds(budget)} seeds, {_nc_steps(budget)} GD steps + L-BFGS each"
+
+
+def _nc_check(point: dict) -> None:
+    K = len(point["sizes"])
+    if point["width"] < K:
+        raise ValueError(f"width must be an integer >= the number of classes; width={point['width']} "
+                         f"but sizes={_show_sizes(point['sizes'])} has {K} classes")
+
+
+#: a class counts as collapsed in a trained run when its squared classifier row is below this times the
+#: longest row (or times N lambda_H, the scale of a live row, when every row is that small)
+NC_REL_ZERO = 1e-8
+
+
+@dataclass(frozen=True)
+class _NCResult:
+    theory: object            # theory.neural_collapse.UFMMinimum, or the ValueError's message
+    objective: np.ndarray     # (S,) trained objectives
+    gram_diag: np.ndarray     # (S, K) trained classifier-Gram diagonals
+    scale: float              # N lambda_H: the size of a live row's squared length
+
+
+def _nc_compute(point: dict, budget, seed: int) -> _NCResult:
+    """Deep linear UFM at one grid point: the closed-form global minimum vs gradient-descent training."""
+    from simulations.neural_collapse import train_ufm
+    from theory.neural_collapse import deep_linear_ufm_minimum
+
+    sizes, depth, lw, lh = list(point["sizes"]), point["depth"], point["weight_decay"], point["feature_decay"]
+    loss, bias = point["loss"], point["bias"]
+    try:
+        theory = deep_linear_ufm_minimum(sizes, depth, lw, lh, loss, bias)
+    except ValueError as exc:  # a case the theory does not cover (e.g. imbalanced with bias, imbalanced CE)
+        theory = _one_line(exc)
+    steps = _nc_steps(budget)
+    run = train_ufm(sizes, depth, point["width"], lw, lh, loss=loss, bias=bias, seeds=_nc_seeds(budget), seed=seed,
+                    steps=steps, record_every=max(1, steps // 30))
+    return _NCResult(theory, np.asarray(run.objective), np.diagonal(run.classifier_gram, axis1=1, axis2=2).copy(),
+                     float(sum(sizes) * lh))
+
+
+def _fmt_list(a, digits: int = 4) -> str:
+    return "[" + ", ".join(_fmt(v, digits) for v in np.asarray(a, dtype=float).ravel()) + "]"
+
+
+def _collapsed_text(mask) -> str:
+    idx = [str(k + 1) for k in np.flatnonzero(mask)]
+    return ",".join(idx) if idx else "none"
+
+
+def _nc_cells(res: _NCResult, note) -> list:
+    S = res.objective.size
+    mean = float(res.objective.mean())
+    se = float(res.objective.std(ddof=1) / math.sqrt(S)) if S > 1 else 0.0
+    diag = res.gram_diag.mean(axis=0)
+    longest = np.maximum(res.gram_diag.max(axis=1, keepdims=True), NC_REL_ZERO * res.scale)
+    dead = res.gram_diag <= NC_REL_ZERO * longest  # (S, K)
+    every = dead.all(axis=0)
+    some = dead.any(axis=0) & ~every
+    trained = _collapsed_text(every) + (f" (some seeds: {_collapsed_text(some)})" if some.any() else "")
+    if isinstance(res.theory, str):
+        th_obj, th_diag, th_coll, delta = f"n/a {note(res.theory)}", "-", "-", "-"
+    else:
+        th_obj = _fmt(res.theory.objective, 8)
+        th_diag = _fmt_list(np.diag(res.theory.classifier_gram))
+        th_coll = _collapsed_text(res.theory.collapsed)
+        delta = f"{mean - res.theory.objective:+.2g}"
+    return [th_obj, f"{_fmt(mean, 8)} ± {_fmt(se, 2)}", delta, th_diag, _fmt_list(diag),
+            f"{th_coll} | {trained}"]
+
+
 TOPICS: dict[str, Topic] = {
     "self_distillation": Topic(
         name="self_distillation",
@@ -671,6 +785,30 @@ TOPICS: dict[str, Topic] = {
         ),
         compute=_sd_compute,
         replicates=_sd_replicates,
+    ),
+    "neural_collapse": Topic(
+        name="neural_collapse",
+        description="deep linear UFM: closed-form global minimum vs gradient descent (Dang et al. 2023)",
+        params=(
+            Param("sizes", (8, 8, 8), _sizes_parser, "dash-separated class sizes >= 1, at least 2 classes",
+                  show=_show_sizes),
+            Param("depth", 2, _int_parser(low=1, allowed="an integer >= 1"), "an integer >= 1"),
+            Param("weight_decay", 5e-3, _real_parser(low=0.0, low_open=True, allowed="a finite number > 0"),
+                  "a finite number > 0"),
+            Param("feature_decay", 5e-3, _real_parser(low=0.0, low_open=True, allowed="a finite number > 0"),
+                  "a finite number > 0"),
+            Param("loss", "mse", _choice_parser(("mse", "ce"), "one of mse, ce"), "one of mse, ce"),
+            Param("bias", False, _bool_parser, "true or false", show=lambda v: "true" if v else "false"),
+            Param("width", 6, _int_parser(low=2, allowed="an integer >= the number of classes"),
+                  "an integer >= the number of classes"),
+        ),
+        compute=_nc_compute,
+        replicates=_nc_seeds,
+        columns=("theory min", "trained ± se", "trained - theory", "Gram diag theory", "Gram diag trained",
+                 "collapsed theory | trained"),
+        cells=_nc_cells,
+        budget_text=_nc_budget_text,
+        check=_nc_check,
     ),
 }
 
@@ -716,33 +854,56 @@ def cmd_explore(args) -> int:
     varied = [p.name for p in topic.params if p.name in given]
     fixed = {p.name: p.default for p in topic.params if p.name not in given}
     grid = list(itertools.product(*(given[name] for name in varied)))
+    show = {p.name: p.show for p in topic.params}
+    if topic.check is not None:  # validate every grid point before running any
+        for values in grid:
+            topic.check(dict(fixed, **dict(zip(varied, values))))
 
     rows = []
     with _Progress(len(grid), "explore") as progress:
         for values in grid:
             point = dict(fixed, **dict(zip(varied, values)))
-            label = " ".join(f"{k}={v}" for k, v in zip(varied, values)) or "defaults"
+            label = " ".join(f"{k}={show[k](v)}" for k, v in zip(varied, values)) or "defaults"
             progress.start(label)
             t0 = time.perf_counter()
-            theory, sim, se = topic.compute(point, budget, seed)
-            rows.append((values, theory, sim, se))
+            rows.append((values, topic.compute(point, budget, seed)))
             progress.finish(label, "done", time.perf_counter() - t0)
 
-    fixed_text = ", ".join(f"{k}={v}" for k, v in fixed.items())
-    title = (f"{topic.name}: {topic.description}\nbudget {budget.value} ({topic.replicates(budget)} replicates), "
+    fixed_text = ", ".join(f"{k}={show[k](v)}" for k, v in fixed.items())
+    sizes_text = (topic.budget_text(budget) if topic.budget_text is not None
+                  else f"{topic.replicates(budget)} replicates")
+    title = (f"{topic.name}: {topic.description}\nbudget {budget.value} ({sizes_text}), "
              f"seed {seed}" + (f"; fixed {fixed_text}" if fixed_text else ""))
     table = Table(title=title, title_justify="left")
     for name in varied:
         table.add_column(name, justify="right", no_wrap=True)
+    if topic.columns:
+        notes: dict[str, str] = {}
+
+        def note(text) -> str:
+            return notes.setdefault(str(text), f"[{len(notes) + 1}]")
+
+        for col in topic.columns:
+            table.add_column(col, justify="right", no_wrap=True)
+        for values, result in rows:
+            table.add_row(*(show[n](v) for n, v in zip(varied, values)), *topic.cells(result, note))
+        # off a terminal, wide enough for the whole table (lists of class values make it wide)
+        console = _console()
+        console = _console(min_width=console.measure(table, options=console.options.update_width(10_000)).maximum)
+        console.print(table)
+        for text, mark in notes.items():
+            console.print(f"{mark} {text}")
+        return 0
     table.add_column("theory", justify="right", no_wrap=True)
     table.add_column("simulation ± stderr", justify="right", no_wrap=True)
     table.add_column("z", justify="right", no_wrap=True)
-    for values, theory, sim, se in rows:
+    for values, (theory, sim, se) in rows:
         if se > 0:
             z = f"{(sim - theory) / se:+.2f}"
         else:
             z = "- (stderr 0)"
-        table.add_row(*(str(v) for v in values), _fmt(theory, 6), f"{_fmt(sim, 6)} ± {_fmt(se, 2)}", z)
+        table.add_row(*(show[n](v) for n, v in zip(varied, values)), _fmt(theory, 6),
+                      f"{_fmt(sim, 6)} ± {_fmt(se, 2)}", z)
     _console().print(table)
     return 0
 
@@ -814,7 +975,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("explore", help="sweep parameters: theory against simulation",
                        description="Sweep a topic's parameters over the Cartesian product of the given values "
                                    "and print theory against simulation. Topics: "
-                                   + "; ".join(f"{t.name}: " + ", ".join(f"{q.name}={q.default} ({q.allowed})"
+                                   + "; ".join(f"{t.name}: " + ", ".join(f"{q.name}={q.show(q.default)} ({q.allowed})"
                                                                          for q in t.params)
                                                for t in TOPICS.values()))
     p.add_argument("topic", metavar="TOPIC", help="one of " + ", ".join(sorted(TOPICS)))

@@ -93,7 +93,7 @@ def _minimum_value(budget: Budget, seed: int) -> Evidence:
                                                   "starts": budget.pick(quick=9, full=48)})
 
 
-def _train(sizes, depth, lam, loss, bias, budget: Budget, seed: int):
+def train_runs(sizes, depth, lam, loss, bias, budget: Budget, seed: int):
     seeds = budget.pick(quick=6, full=32)
     steps = budget.pick(quick=1500, full=5000)
     return sim.train_ufm(list(sizes), depth, WIDTH, lam, lam, loss=loss, bias=bias, seeds=seeds, seed=seed,
@@ -104,6 +104,31 @@ def _same_trace(G, shape):
     return np.trace(G) / np.trace(shape) * shape
 
 
+def _trained_geometry(sizes, lam, bias, rival_of, rival_name, budget: Budget, seed: int) -> Evidence:
+    """Trained end states (depths 1-3, every seed) against the closed-form classifier Gram (and bias).
+
+    ``rival_of(theory)`` gives the rival Gram (and bias) with the same trace.
+    """
+    K = len(sizes)
+    obs, pred, riv, P = [], [], [], 1
+    for depth in (1, 2, 3):
+        run = train_runs(sizes, depth, lam, "mse", bias, budget, seed)
+        theory = th.deep_linear_ufm_minimum(list(sizes), depth, lam, lam, "mse", bias)
+        rival_gram, rival_bias = rival_of(theory)
+        for G, b in zip(run.classifier_gram, run.bias):
+            obs.append(np.concatenate([G.ravel(), b if bias else []]))
+            pred.append(np.concatenate([theory.classifier_gram.ravel(), theory.bias if bias else []]))
+            riv.append(np.concatenate([rival_gram.ravel(), rival_bias if bias else []]))
+        P = max(P, _n_params(sizes, depth, WIDTH, bias))
+    # the Gram of a depth-3 product is of degree 6 in the parameters
+    test = stats.argmin_agreement(np.concatenate(obs), np.concatenate(pred), np.concatenate(riv),
+                                  rival_name=rival_name, parameters=P, degree=6)
+    return Evidence.from_test(test, sample_sizes={"depths": 3, "seeds per depth": run.n_samples, "classes": K})
+
+
+BALANCED = ((8, 8, 8, 8), 5e-3)
+
+
 @claim(
     "dang2023/orthogonal-frame-balanced",
     paper=DANG2023, where="balanced data, MSE, bias-free: orthogonal frame",
@@ -111,20 +136,10 @@ def _same_trace(G, shape):
               "classifier Gram (W_M...W_1)(W_M...W_1)^T = N lambda_H x^M I: an orthogonal frame, not a simplex ETF.",
 )
 def _orthogonal(budget: Budget, seed: int) -> Evidence:
-    sizes, lam = (8, 8, 8, 8), 5e-3
-    obs, pred, riv, P = [], [], [], 1
-    for depth in (1, 2, 3):
-        run = _train(sizes, depth, lam, "mse", False, budget, seed)
-        theory = th.deep_linear_ufm_minimum(list(sizes), depth, lam, lam)
-        etf = _same_trace(theory.classifier_gram, th.frame_target("etf", len(sizes)))
-        for G in run.classifier_gram:
-            obs.append(G.ravel())
-            pred.append(theory.classifier_gram.ravel())
-            riv.append(etf.ravel())
-        P = max(P, _n_params(sizes, depth, WIDTH, False))
-    test = stats.argmin_agreement(np.concatenate(obs), np.concatenate(pred), np.concatenate(riv),
-                                  rival_name="simplex ETF with the same trace", parameters=P, degree=6)
-    return Evidence.from_test(test, sample_sizes={"depths": 3, "seeds per depth": run.n_samples})
+    sizes, lam = BALANCED
+    etf = th.frame_target("etf", len(sizes))
+    return _trained_geometry(sizes, lam, False, lambda t: (_same_trace(t.classifier_gram, etf), None),
+                             "simplex ETF with the same trace", budget, seed)
 
 
 @claim(
@@ -134,21 +149,10 @@ def _orthogonal(budget: Budget, seed: int) -> Evidence:
               "is a simplex ETF (proportional to I - 11^T/K) with the closed-form scale, and the bias is 1/K.",
 )
 def _etf_bias(budget: Budget, seed: int) -> Evidence:
-    sizes, lam = (8, 8, 8, 8), 5e-3
+    sizes, lam = BALANCED
     K = len(sizes)
-    obs, pred, riv, P = [], [], [], 1
-    for depth in (1, 2, 3):
-        run = _train(sizes, depth, lam, "mse", True, budget, seed)
-        theory = th.deep_linear_ufm_minimum(list(sizes), depth, lam, lam, "mse", True)
-        orth = _same_trace(theory.classifier_gram, np.eye(K))
-        for G, b in zip(run.classifier_gram, run.bias):
-            obs.append(np.concatenate([G.ravel(), b]))
-            pred.append(np.concatenate([theory.classifier_gram.ravel(), theory.bias]))
-            riv.append(np.concatenate([orth.ravel(), np.zeros(K)]))
-        P = max(P, _n_params(sizes, depth, WIDTH, True))
-    test = stats.argmin_agreement(np.concatenate(obs), np.concatenate(pred), np.concatenate(riv),
-                                  rival_name="bias-free orthogonal frame, zero bias", parameters=P, degree=6)
-    return Evidence.from_test(test, sample_sizes={"depths": 3, "seeds per depth": run.n_samples})
+    return _trained_geometry(sizes, lam, True, lambda t: (_same_trace(t.classifier_gram, np.eye(K)), np.zeros(K)),
+                             "bias-free orthogonal frame, zero bias", budget, seed)
 
 
 IMBALANCED = ((16, 8, 4, 4), 3e-3)
@@ -162,20 +166,11 @@ IMBALANCED = ((16, 8, 4, 4), 3e-3)
 )
 def _gof(budget: Budget, seed: int) -> Evidence:
     sizes, lam = IMBALANCED
-    obs, pred, riv, P = [], [], [], 1
     for depth in (1, 2, 3):
-        run = _train(sizes, depth, lam, "mse", False, budget, seed)
-        theory = th.deep_linear_ufm_minimum(list(sizes), depth, lam, lam)
-        assert not theory.collapsed.any(), "this case is chosen below every class's collapse threshold"
-        equal = _same_trace(theory.classifier_gram, np.eye(len(sizes)))
-        for G in run.classifier_gram:
-            obs.append(G.ravel())
-            pred.append(theory.classifier_gram.ravel())
-            riv.append(equal.ravel())
-        P = max(P, _n_params(sizes, depth, WIDTH, False))
-    test = stats.argmin_agreement(np.concatenate(obs), np.concatenate(pred), np.concatenate(riv),
-                                  rival_name="equal lengths (balanced geometry, same trace)", parameters=P, degree=6)
-    return Evidence.from_test(test, sample_sizes={"depths": 3, "seeds per depth": run.n_samples})
+        if th.deep_linear_ufm_minimum(list(sizes), depth, lam, lam).collapsed.any():
+            raise ValueError("the general-orthogonal-frame case must lie below every class's collapse threshold")
+    return _trained_geometry(sizes, lam, False, lambda t: (_same_trace(t.classifier_gram, np.eye(len(sizes))), None),
+                             "equal lengths (balanced geometry, same trace)", budget, seed)
 
 
 #: lambda grid across the minority class's thresholds (sizes 12, 6, 3; depth 2)
@@ -230,7 +225,7 @@ TRAINING_CASES = (((8, 8, 8, 8), 2, 5e-3), ((16, 8, 4, 4), 3, 3e-3))
 def _training(budget: Budget, seed: int) -> Evidence:
     obs, pred, riv, P, ok, total = [], [], [], 1, 0, 0
     for sizes, depth, lam in TRAINING_CASES:
-        run = _train(sizes, depth, lam, "mse", False, budget, seed)
+        run = train_runs(sizes, depth, lam, "mse", False, budget, seed)
         theory = th.deep_linear_ufm_minimum(list(sizes), depth, lam, lam)
         obs.extend(run.objective)
         pred.extend([theory.objective] * run.n_samples)
@@ -256,7 +251,7 @@ def _training(budget: Budget, seed: int) -> Evidence:
 def _nc1(budget: Budget, seed: int) -> Evidence:
     obs, riv, P = [], [], 1
     for sizes, depth, lam in TRAINING_CASES:
-        run = _train(sizes, depth, lam, "mse", False, budget, seed)
+        run = train_runs(sizes, depth, lam, "mse", False, budget, seed)
         for s in range(run.n_samples):
             obs.append(th.nc1(run.within_cov[s], run.class_means[s]))
             riv.append(th.nc1(run.history_within_cov[s, 0], run.history_class_means[s, 0]))

@@ -165,6 +165,24 @@ def condition_number(matrix, shift: float = 0.0) -> float:
     return float((d.max() + shift) / lo)
 
 
+def _bounded(kind, detail, observed, predicted, rival, rival_name, tolerance_of) -> TestResult:
+    """Agreement within a deterministic bound: ``tolerance_of(scale)`` with the default scale
+    max |predicted|, |observed|; the rival is rejected when it misses the bound anywhere."""
+    obs = _arr("observed", observed)
+    pred = _arr("predicted", predicted)
+    riv = _arr("rival", rival)
+    _shapes(observed=obs, predicted=pred, rival=riv)
+    tol = np.broadcast_to(tolerance_of(max(np.abs(obs).max(), np.abs(pred).max())), obs.shape)
+    t_theory = np.abs(obs - pred) / tol
+    t_rival = np.abs(obs - riv) / tol
+    return TestResult(
+        kind=kind, observed=obs, predicted=pred, tolerance=np.array(tol),
+        statistic=float(t_theory.max()), threshold=1.0, agrees=bool(np.all(t_theory <= 1.0)),
+        rival_name=rival_name, rival_prediction=riv, rival_statistic=float(t_rival.max()),
+        rival_rejected=bool(np.any(t_rival > 1.0)), detail=detail,
+    )
+
+
 def fp_agreement(observed, predicted, rival, *, rival_name: str, condition: float = 1.0,
                  dimension: int = 1, repetitions: int = 1, scale=None) -> TestResult:
     """Deterministic agreement at floating-point tolerance.
@@ -172,30 +190,9 @@ def fp_agreement(observed, predicted, rival, *, rival_name: str, condition: floa
     ``scale`` (default: max |predicted|, |observed| over the whole array) sets the
     magnitude against which rounding errors accumulate.
     """
-    obs = _arr("observed", observed)
-    pred = _arr("predicted", predicted)
-    riv = _arr("rival", rival)
-    _shapes(observed=obs, predicted=pred, rival=riv)
-    if scale is None:
-        scale = max(np.abs(obs).max(), np.abs(pred).max())
-    tol = np.broadcast_to(fp_tolerance(scale, condition=condition, dimension=dimension,
-                                       repetitions=repetitions), obs.shape)
-    t_theory = np.abs(obs - pred) / tol
-    t_rival = np.abs(obs - riv) / tol
-    return TestResult(
-        kind="fp",
-        observed=obs,
-        predicted=pred,
-        tolerance=np.array(tol),
-        statistic=float(t_theory.max()),
-        threshold=1.0,
-        agrees=bool(np.all(t_theory <= 1.0)),
-        rival_name=rival_name,
-        rival_prediction=riv,
-        rival_statistic=float(t_rival.max()),
-        rival_rejected=bool(np.any(t_rival > 1.0)),
-        detail="max |error| / floating-point bound",
-    )
+    return _bounded("fp", "max |error| / floating-point bound", observed, predicted, rival, rival_name,
+                    lambda default: fp_tolerance(default if scale is None else scale, condition=condition,
+                                                 dimension=dimension, repetitions=repetitions))
 
 
 def argmin_tolerance(scale, *, parameters: int, degree: int = 1) -> np.ndarray:
@@ -215,29 +212,10 @@ def argmin_tolerance(scale, *, parameters: int, degree: int = 1) -> np.ndarray:
 def argmin_agreement(observed, predicted, rival, *, rival_name: str, parameters: int, degree: int = 1,
                      scale=None) -> TestResult:
     """A minimiser-derived quantity against a closed form at :func:`argmin_tolerance`."""
-    obs = _arr("observed", observed)
-    pred = _arr("predicted", predicted)
-    riv = _arr("rival", rival)
-    _shapes(observed=obs, predicted=pred, rival=riv)
-    if scale is None:
-        scale = max(np.abs(obs).max(), np.abs(pred).max())
-    tol = np.broadcast_to(argmin_tolerance(scale, parameters=parameters, degree=degree), obs.shape)
-    t_theory = np.abs(obs - pred) / tol
-    t_rival = np.abs(obs - riv) / tol
-    return TestResult(
-        kind="argmin",
-        observed=obs,
-        predicted=pred,
-        tolerance=np.array(tol),
-        statistic=float(t_theory.max()),
-        threshold=1.0,
-        agrees=bool(np.all(t_theory <= 1.0)),
-        rival_name=rival_name,
-        rival_prediction=riv,
-        rival_statistic=float(t_rival.max()),
-        rival_rejected=bool(np.any(t_rival > 1.0)),
-        detail=f"max |error| / minimiser accuracy ({parameters} parameters, degree {degree})",
-    )
+    return _bounded("argmin", f"max |error| / minimiser accuracy ({parameters} parameters, degree {degree})",
+                    observed, predicted, rival, rival_name,
+                    lambda default: argmin_tolerance(default if scale is None else scale,
+                                                     parameters=parameters, degree=degree))
 
 
 def clopper_pearson(successes: int, trials: int, confidence: float) -> tuple[float, float]:

@@ -241,16 +241,7 @@ def _value_and_grad(H, Ws, b, Y, lw, lh, ce):
     for W in Ws:
         xs.append(W @ xs[-1])
     Z = xs[-1] if b is None else xs[-1] + b[:, None]
-    if ce:
-        zmax = Z.max(axis=0)
-        E = np.exp(Z - zmax)
-        S = E.sum(axis=0)
-        data = (float(np.sum(zmax + np.log(S))) - float(np.vdot(Z, Y))) / N
-        G = (E / S - Y) / N
-    else:
-        R = Z - Y
-        data = 0.5 * float(np.vdot(R, R)) / N
-        G = R / N
+    data, G = _data_term(Z, Y, N, ce)
     reg = 0.5 * lw * sum(float(np.vdot(W, W)) for W in Ws) + 0.5 * lh * float(np.vdot(H, H))
     db = None if b is None else G.sum(axis=1)
     dWs = [None] * len(Ws)
@@ -922,19 +913,21 @@ def _mlp_forward(X, Vs, cs, Ws, b):
     return acts, pre, xs, Z
 
 
-def _mlp_loss_grad(X, Y, Vs, cs, Ws, b, lw, ce):
-    N = X.shape[1]
-    acts, pre, xs, Z = _mlp_forward(X, Vs, cs, Ws, b)
+def _data_term(Z, Y, N, ce):
+    """Mean loss of the outputs ``Z`` (K x N) on one-hot ``Y`` and its gradient in ``Z``."""
     if ce:
         zmax = Z.max(axis=0)
         E = np.exp(Z - zmax)
         S = E.sum(axis=0)
-        data = (float(np.sum(zmax + np.log(S))) - float(np.vdot(Z, Y))) / N
-        G = (E / S - Y) / N
-    else:
-        R = Z - Y
-        data = 0.5 * float(np.vdot(R, R)) / N
-        G = R / N
+        return (float(np.sum(zmax + np.log(S))) - float(np.vdot(Z, Y))) / N, (E / S - Y) / N
+    R = Z - Y
+    return 0.5 * float(np.vdot(R, R)) / N, R / N
+
+
+def _mlp_loss_grad(X, Y, Vs, cs, Ws, b, lw, ce):
+    N = X.shape[1]
+    acts, pre, xs, Z = _mlp_forward(X, Vs, cs, Ws, b)
+    data, G = _data_term(Z, Y, N, ce)
     reg = 0.5 * lw * (sum(float(np.vdot(W, W)) for W in Ws) + sum(float(np.vdot(V, V)) for V in Vs))
     db = None if b is None else G.sum(axis=1)
     dWs = [None] * len(Ws)

@@ -130,7 +130,6 @@ def test_select_patterns():
 
 # ---------------------------------------------------------------- neural collapse: wrong theories must fail
 
-from paper_checks import dang2023, fisher2024  # noqa: E402
 from theory import neural_collapse as nct  # noqa: E402
 
 

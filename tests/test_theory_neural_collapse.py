@@ -1,6 +1,5 @@
 """theory.neural_collapse against brute-force minimisation, direct optimisation and constructed geometries."""
 
-import math
 
 import numpy as np
 import pytest
