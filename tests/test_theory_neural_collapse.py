@@ -270,3 +270,13 @@ def test_nc2_and_nc3_zero_on_frames_and_positive_off():
 def test_bad_input_raises_naming_the_parameter(call, match):
     with pytest.raises((ValueError, TypeError), match=match):
         call()
+
+
+@pytest.mark.parametrize("sizes,depth", [([6, 6, 6], 1), ([6, 6, 6], 2), ([12, 6, 3], 3)])
+def test_zero_solution_regularization_is_where_everything_collapses(sizes, depth):
+    lam = nc.zero_solution_regularization(sizes, depth)
+    assert nc.deep_linear_ufm_minimum(sizes, depth, lam * (1 + 1e-9), lam * (1 + 1e-9)).collapsed.all()
+    assert not nc.deep_linear_ufm_minimum(sizes, depth, lam * (1 - 1e-6), lam * (1 - 1e-6)).collapsed.all()
+    # brute force just above: the best value found is the zero solution's, 1/2
+    f, _, _ = brute_force(sizes, depth, lam * 1.05, lam * 1.05)
+    assert f == pytest.approx(0.5, rel=1e-9)

@@ -220,6 +220,19 @@ def regularization_constant(class_sizes, depth, weight_decay, feature_decay) -> 
     return float(M * N * (N * lh * lw**M) ** (1.0 / M))
 
 
+def zero_solution_regularization(class_sizes, depth) -> float:
+    """The common decay ``lambda = lambda_W = lambda_H`` at and above which the only global minimum is zero.
+
+    Every class collapses once ``beta >= n_max phi_M``; with equal decays
+    ``beta = M N (N lambda^{M+1})^{1/M}``, so ``lambda* = ((n_max phi_M / (M N))^M / N)^{1/(M+1)}``.
+    """
+    n = _class_sizes(class_sizes)
+    M = _int("depth", depth, 1)
+    N = n.sum()
+    beta = n.max() * collapse_threshold(M)
+    return float(((beta / (M * N)) ** M / N) ** (1.0 / (M + 1)))
+
+
 def class_objective(x, n_k, beta, depth) -> float:
     """``n_k/(x^M + 1) + beta x`` (the class's share of the objective, times 2N)."""
     return float(n_k / (x**depth + 1.0) + beta * x)
