@@ -99,6 +99,9 @@ import numpy as np
 import sympy as sp
 from scipy.optimize import brentq
 
+from ._checks import integer as _int
+from ._checks import real as _real
+
 # --------------------------------------------------------------------------- symbolic derivations
 
 x_sym, n_sym, beta_sym = sp.symbols("x n beta", positive=True)
@@ -163,25 +166,6 @@ _same_eq = sp.lambdify((_a, _lam, _Kc), MIXUP_SAME_CLASS_EQUATION, "math")
 
 
 # --------------------------------------------------------------------------- validation
-
-def _real(name, value, *, low=None, low_open=False, high=None):
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
-    v = float(value)
-    if not math.isfinite(v):
-        raise ValueError(f"{name} must be finite, got {value!r}")
-    if low is not None and (v < low or (low_open and v == low)):
-        raise ValueError(f"{name} must be {'>' if low_open else '>='} {low}, got {value!r}")
-    if high is not None and v > high:
-        raise ValueError(f"{name} must be <= {high}, got {value!r}")
-    return v
-
-
-def _int(name, value, low):
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
-        raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
-    return int(value)
-
 
 def _class_sizes(class_sizes):
     try:

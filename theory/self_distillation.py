@@ -67,6 +67,8 @@ import numpy as np
 import sympy as sp
 from scipy.optimize import brentq
 
+from ._checks import real as _real
+
 # --------------------------------------------------------------------------- the papers' toy example
 
 #: inputs of the toy example of Mobahi et al. (2020), reused by Borup & Andersen (2021): 11 points on [0, 1]
@@ -127,19 +129,6 @@ _optimal_alpha = sp.lambdify((_rv, _uv, _vv), OPTIMAL_ALPHA, "numpy")
 
 
 # --------------------------------------------------------------------------- validation helpers
-
-def _real(name, value, *, low=None, low_open=False, high=None, high_open=False):
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
-    v = float(value)
-    if not math.isfinite(v):
-        raise ValueError(f"{name} must be finite, got {value!r}")
-    if low is not None and (v < low or (low_open and v == low)):
-        raise ValueError(f"{name} must be {'>' if low_open else '>='} {low}, got {value!r}")
-    if high is not None and (v > high or (high_open and v == high)):
-        raise ValueError(f"{name} must be {'<' if high_open else '<='} {high}, got {value!r}")
-    return v
-
 
 def _step(step):
     if isinstance(step, bool) or not isinstance(step, numbers.Integral) or step < 0:
