@@ -53,10 +53,17 @@ def _n_params(sizes, depth, width, bias):
     return width * N + (depth - 1) * width * width + K * width + (K if bias else 0)
 
 
+BRUTE_FORCE_SCALES = (0.3, 1.0)
+
+
 def brute_force(case, budget: Budget, seed: int):
     sizes, depth, lam, loss, bias = case
-    starts = budget.pick(quick=9, full=48)
-    return sim.brute_force_ufm(list(sizes), depth, WIDTH, lam, lam, loss=loss, bias=bias, starts=starts, seed=seed)
+    starts = budget.pick(quick=12, full=48)
+    # starts of scale 1e-3 fall into the strict local minimum at zero (depth >= 2); near the collapse
+    # boundary 9 starts over (1e-3, 0.1, 1) missed the global minimum in 5 of 64 seeded cases, 12 over
+    # (0.3, 1) in none
+    return sim.brute_force_ufm(list(sizes), depth, WIDTH, lam, lam, loss=loss, bias=bias, starts=starts, seed=seed,
+                               init_scales=BRUTE_FORCE_SCALES)
 
 
 def naive_objective(sizes, depth, lam):
@@ -90,7 +97,7 @@ def _minimum_value(budget: Budget, seed: int) -> Evidence:
     test = stats.fp_agreement(obs, pred, riv, rival_name="authors' largest-root rule", dimension=max(dims),
                               scale=np.array(scales))
     return Evidence.from_test(test, sample_sizes={"cases": len(BRUTE_FORCE_CASES),
-                                                  "starts": budget.pick(quick=9, full=48)})
+                                                  "starts": budget.pick(quick=12, full=48)})
 
 
 def train_runs(sizes, depth, lam, loss, bias, budget: Budget, seed: int):
@@ -291,8 +298,8 @@ MLP_SETUP = dict(input_dim=16, relu_width=32, relu_depth=2, linear_depth=3, widt
 
 
 def mlp_runs(class_sizes, budget: Budget, seed: int):
-    seeds = budget.pick(quick=8, full=24)
-    steps = budget.pick(quick=1500, full=4000)
+    seeds = budget.pick(quick=16, full=48)
+    steps = budget.pick(quick=1000, full=4000)
     return [sim.train_mlp_mixture(list(class_sizes), steps=steps, seed=seed * 1000 + s,
                                   record_every=max(1, steps // 30), **MLP_SETUP) for s in range(seeds)]
 
@@ -325,7 +332,9 @@ def _mlp_nc1_falls(budget: Budget, seed: int) -> Evidence:
 def _mlp_order(budget: Budget, seed: int) -> Evidence:
     runs = mlp_runs((80, 40, 20, 10), budget, seed)
     norms = np.array([np.linalg.norm(r.history_product[-1], axis=1) for r in runs])  # (seeds, K)
-    diffs = np.diff(norms, axis=1)  # consecutive classes in decreasing size
+    # consecutive classes in decreasing size, and the largest against the smallest (implied by the order,
+    # and the comparison with the most power)
+    diffs = np.column_stack([np.diff(norms, axis=1), norms[:, -1] - norms[:, 0]])
     se = diffs.std(axis=0, ddof=1) / np.sqrt(len(runs))
     test = stats.monotone(diffs.mean(0), se, direction="decreasing", rival_name="equal lengths")
     return Evidence.from_test(test, sample_sizes={"seeds": len(runs)},
