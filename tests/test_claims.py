@@ -184,3 +184,41 @@ def test_wrong_same_class_scale_fails(monkeypatch):
     real = nct.mixup_same_class_scale
     monkeypatch.setattr(nct, "mixup_same_class_scale", lambda K, lam: real(K, 2 * lam))
     assert run("fisher2024/same-class-align-with-classifier").verdict == "fail"
+
+
+# ---------------------------------------------------------------- martingale TD: wrong theories must fail
+
+from theory import martingale_td as mtd  # noqa: E402
+
+
+def test_mstd_taken_for_ml_fails(monkeypatch):
+    real = mtd.solve
+    monkeypatch.setattr(mtd, "solve", lambda p, f, method, steps=None, **kw:
+                        real(p, f, "mstd" if method == "ml" else method, steps=steps, **kw))
+    assert run("jia2022/ml-discrete-solution").verdict == "fail"
+
+
+def test_td0_without_terminal_step_fails(monkeypatch):
+    real = mtd.solve
+    # a wrong discrete scheme: one step fewer (dt mismatched with the simulation)
+    monkeypatch.setattr(mtd, "solve", lambda p, f, method, steps=None, **kw:
+                        real(p, f, method, steps=None if steps is None else steps // 2, **kw))
+    assert run("jia2022/lstd-discrete-solution").verdict == "fail"
+    assert run("jia2022/td-lambda-fixed-point").verdict == "fail"
+
+
+def test_wrong_value_function_breaks_the_martingale(monkeypatch):
+    real = mtd.value_function
+    monkeypatch.setattr(mtd, "value_function", lambda p: real(p) + mtd.t)
+    assert run("jia2022/martingale-characterization").verdict == "fail"
+
+
+def test_wrong_rate_fails(monkeypatch):
+    real = mtd.convergence_rate
+
+    def half_order(*a, **k):
+        fit = real(*a, **k)
+        return fit.__class__(**{**fit.__dict__, "errors": np.sqrt(fit.errors)})
+
+    monkeypatch.setattr(mtd, "convergence_rate", half_order)
+    assert run("jia2022/discretisation-rate").verdict == "fail"
