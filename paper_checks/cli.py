@@ -766,6 +766,92 @@ def _nc_cells(res: _NCResult, note) -> list:
             f"{th_coll} | {trained}"]
 
 
+MT_FAMILIES = {"contains": "contains J", "misses": "misses J"}
+MT_METHODS = ("ml", "mstd", "td0", "lstd", "td_lambda", "gtd")
+
+
+def _unit_open_parser(text: str) -> float:
+    allowed = "a number in (0, 1)"
+    try:
+        v = float(text)
+    except ValueError:
+        raise ValueError(allowed) from None
+    if not (0.0 < v < 1.0):
+        raise ValueError(allowed)
+    return v
+
+
+def _mt_paths(budget) -> int:
+    return budget.pick(quick=100_000, full=1_000_000)
+
+
+def _mt_budget_text(budget) -> str:
+    return f"{_mt_paths(budget)} paths in 32 replicates"
+
+
+def _mt_check(point: dict) -> None:
+    from . import jia2022
+
+    family = MT_FAMILIES[point["family"]]
+    if family not in jia2022.FAMILIES[point["problem"]]:
+        allowed = ", ".join(k for k, v in MT_FAMILIES.items() if v in jia2022.FAMILIES[point["problem"]])
+        raise ValueError(f"family must be one of {allowed} for problem={point['problem']}; "
+                         f"got family={point['family']}")
+
+
+@dataclass(frozen=True)
+class _MTResult:
+    features: tuple
+    theory: object            # exact K-step theta, or the ValueError's message
+    estimate: object          # mean theta over replicates, or why the simulation could not solve
+    stderr: np.ndarray | None
+
+
+def _mt_compute(point: dict, budget, seed: int) -> _MTResult:
+    """Policy evaluation at one grid point: the exact K-step theta vs the Monte Carlo algorithm (Jia & Zhou 2022)."""
+    from simulations import martingale_td as sim
+
+    from . import jia2022
+
+    name, method, K, lam = point["problem"], point["method"], point["steps"], point["lam"]
+    feats = jia2022.FAMILIES[name][MT_FAMILIES[point["family"]]]
+    tests = jia2022.GTD_TESTS if method == "gtd" else None
+    kw = {"lam": lam} if method == "td_lambda" else {}
+    try:
+        theory = jia2022.theory_theta(name, feats, method, steps=K, test_functions=tests, **kw)
+    except ValueError as exc:  # a singular system
+        theory = _one_line(exc)
+    (a0, a1), (s0, s1), r, h, beta, T, x0, transition = jia2022.PROBLEMS[name]
+    try:
+        run = sim.run_algorithms((a0, a1), (s0, s1), jia2022._reward(r), jia2022._reward(h), beta, T, x0,
+                                 jia2022.feature_array(feats), K, _mt_paths(budget), seed, methods=(method,), lam=lam,
+                                 test_functions=None if tests is None else jia2022.feature_array(tests),
+                                 transition=transition, replicates=32)
+    except np.linalg.LinAlgError as exc:  # a replicate's system is singular (e.g. K = 1: every path starts at x0)
+        return _MTResult(tuple(feats), theory, f"a replicate's linear system is singular ({_one_line(exc)})", None)
+    return _MTResult(tuple(feats), theory, np.asarray(run.estimate(method)), np.asarray(run.standard_error(method)))
+
+
+def _mt_cells(res: _MTResult, note) -> list:
+    feats = ", ".join(f.replace("**", "^") for f in res.features)
+    theory_text = f"n/a {note(res.theory)}" if isinstance(res.theory, str) else None
+    if isinstance(res.estimate, str):
+        return [feats, theory_text or _fmt_list(res.theory, 6), f"n/a {note(res.estimate)}", "-"]
+    sim_text = "[" + ", ".join(f"{_fmt(m, 6)} ± {_fmt(e, 2)}" for m, e in zip(res.estimate, res.stderr)) + "]"
+    if theory_text is not None:
+        return [feats, theory_text, sim_text, "-"]
+    theory = np.asarray(res.theory, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        z = np.abs(res.estimate - theory) / res.stderr
+    if not np.all(np.isfinite(res.estimate)):
+        zt = f"- {note('the simulation diverged (non-finite estimate)')}"
+    elif np.any(res.stderr <= 0):
+        zt = "- (stderr 0)"
+    else:
+        zt = f"{float(z.max()):.2f}"
+    return [feats, _fmt_list(theory, 6), sim_text, zt]
+
+
 TOPICS: dict[str, Topic] = {
     "self_distillation": Topic(
         name="self_distillation",
@@ -809,6 +895,27 @@ TOPICS: dict[str, Topic] = {
         cells=_nc_cells,
         budget_text=_nc_budget_text,
         check=_nc_check,
+    ),
+    "martingale_td": Topic(
+        name="martingale_td",
+        description="policy evaluation by martingales: exact K-step theta vs Monte Carlo (Jia & Zhou 2022)",
+        params=(
+            Param("problem", "BM_TERMINAL",
+                  _choice_parser(("BM_TERMINAL", "BM_RUNNING", "OU"), "one of BM_TERMINAL, BM_RUNNING, OU"),
+                  "one of BM_TERMINAL, BM_RUNNING, OU"),
+            Param("family", "misses", _choice_parser(tuple(MT_FAMILIES), "one of contains, misses (OU: misses)"),
+                  "one of contains, misses (OU: misses)"),
+            Param("method", "lstd", _choice_parser(MT_METHODS, "one of " + ", ".join(MT_METHODS)),
+                  "one of " + ", ".join(MT_METHODS)),
+            Param("steps", 20, _int_parser(low=1, allowed="an integer >= 1"), "an integer >= 1"),
+            Param("lam", 0.5, _unit_open_parser, "a number in (0, 1)"),
+        ),
+        compute=_mt_compute,
+        replicates=lambda budget: 32,
+        columns=("features", "theory θ (exact K-step)", "simulation ± se", "max |z|"),
+        cells=_mt_cells,
+        budget_text=_mt_budget_text,
+        check=_mt_check,
     ),
 }
 

@@ -181,6 +181,15 @@ BAD_ARGS = [
     ["explore", "neural_collapse", "bias=yes"],
     ["explore", "neural_collapse", "width=1"],
     ["explore", "neural_collapse", "sizes=2-2-2-2", "width=3"],
+    ["explore", "martingale_td", "problem=GBM"],
+    ["explore", "martingale_td", "family=both"],
+    ["explore", "martingale_td", "problem=OU", "family=contains"],
+    ["explore", "martingale_td", "method=sarsa"],
+    ["explore", "martingale_td", "steps=0"],
+    ["explore", "martingale_td", "steps=2.5"],
+    ["explore", "martingale_td", "lam=0"],
+    ["explore", "martingale_td", "lam=1"],
+    ["explore", "martingale_td", "lam=abc"],
     ["cache"],
     ["cache", "wipe"],
 ]
@@ -479,3 +488,32 @@ def test_cache_disabled(capsys, monkeypatch):
     monkeypatch.setenv("THEORYCHECK_CACHE", "off")
     code, out, _ = run(capsys, "cache", "info")
     assert code == 0 and "disabled" in out
+
+
+def test_explore_martingale_td_is_deterministic_per_seed(capsys):
+    argv = ["explore", "martingale_td", "problem=BM_TERMINAL,BM_RUNNING", "method=ml,lstd", "steps=4",
+            "--budget", "quick"]
+    code1, out1, _ = run(capsys, *argv, "--seed", "1")
+    code2, out2, _ = run(capsys, *argv, "--seed", "1")
+    code3, out3, _ = run(capsys, *argv, "--seed", "2")
+    assert code1 == code2 == code3 == 0
+    assert out1 == out2
+    assert out1 != out3
+    for text in ("theory θ (exact K-step)", "simulation ± se", "max |z|", "1, x^2", "BM_RUNNING", "100000 paths"):
+        assert text in out1
+    assert "Traceback" not in out1
+
+
+def test_explore_martingale_td_singular_case_is_a_footnote(capsys):
+    code, out, _ = run(capsys, "explore", "martingale_td", "method=mstd", "steps=1", "--budget", "quick")
+    assert code == 0
+    assert "n/a [1]" in out and "[1] method 'mstd' (1-step)" in out and "Traceback" not in out
+
+
+def test_explore_martingale_td_bad_values_one_line(capsys):
+    code, _, err = run(capsys, "explore", "martingale_td", "problem=OU", "family=contains")
+    assert_usage_error(code, err)
+    assert "family must be one of misses for problem=OU" in err
+    code, _, err = run(capsys, "explore", "martingale_td", "lam=1.5")
+    assert_usage_error(code, err)
+    assert "lam must be a number in (0, 1)" in err
