@@ -285,6 +285,118 @@ def test_discrete_exact_moments_match_brute_force_monte_carlo(P, feats, K, trans
         assert np.max(Ase) < 0.02 * np.max(np.abs(A))
 
 
+def ou_brief():  # dX = -X dt + 0.5 dW, r = x^2, beta = 0.5, infinite horizon
+    return mt.Problem("-x", "1/2", "x**2", 0, 0.5, math.inf, 1.0)
+
+
+def _mc_systems_infinite(P, feats, dt, lam, n_paths, seed, transition="euler", horizon=60.0):
+    """Per-path sums of the infinite-horizon discrete scheme, streamed over k and truncated at ``horizon``
+    (``e^{-beta horizon}`` times the moments is far below the standard errors)."""
+    b0, b1, s0, s1 = (float(v) for v in mt._dynamics(P))
+    beta = P.discount
+    K = math.ceil(horizon / dt)
+    rng = np.random.default_rng(seed)
+    fn = [sp.lambdify(x, sp.sympify(e, locals={"x": x})) for e in feats]
+    rf = sp.lambdify(x, P.running_reward)
+    phi_of = lambda xx: np.array([np.broadcast_to(f(xx), xx.shape).astype(float) for f in fn])
+    r_of = lambda xx: np.broadcast_to(rf(xx), xx.shape).astype(float)
+    n = len(feats)
+    acc = {m: [np.zeros((n, n, n_paths)), np.zeros((n, n_paths))] for m in ("ml", "mstd", "td0", "td_lambda")}
+    X = np.full(n_paths, P.x0)
+    phi = phi_of(X)
+    xi = np.zeros((n, n_paths))
+    run = np.zeros(n_paths)           # R_k = sum_{j<k} e_j r_j dt
+    u = np.zeros((n, n_paths))        # sum e_k dt phi_k
+    v = np.zeros((n, n_paths))        # sum e_k dt R_k phi_k
+    for k in range(K):
+        ek, ek1 = math.exp(-beta * k * dt), math.exp(-beta * (k + 1) * dt)
+        z = rng.standard_normal(n_paths)
+        if transition == "euler":
+            Xn = X + (b0 + b1 * X) * dt + (s0 + s1 * X) * math.sqrt(dt) * z
+        else:
+            Xn = X * math.exp(b1 * dt) + b0 * math.expm1(b1 * dt) / b1 + \
+                s0 * math.sqrt(math.expm1(2 * b1 * dt) / (2 * b1)) * z
+        phin = phi_of(Xn)
+        rho = ek * r_of(X) * dt
+        psi = ek1 * phin - ek * phi
+        acc["ml"][0] += ek * ek * dt * phi[:, None] * phi[None]
+        u += ek * dt * phi
+        v += ek * dt * run * phi
+        run = run + rho
+        acc["mstd"][0] += psi[:, None] * psi[None]
+        acc["mstd"][1] -= psi * rho
+        acc["td0"][0] -= phi[:, None] * psi[None]
+        acc["td0"][1] += phi * rho
+        xi = lam**dt * xi + phi * dt
+        acc["td_lambda"][0] -= xi[:, None] * psi[None]
+        acc["td_lambda"][1] += xi * rho
+        X, phi = Xn, phin
+    acc["ml"][1] = run * u - v  # sum_k e_k^2 dt phi_k G_k with e_k G_k = Total - R_k
+    return {m: tuple((a.mean(-1), a.std(-1, ddof=1) / math.sqrt(n_paths)) for a in ab) for m, ab in acc.items()}
+
+
+@pytest.mark.parametrize("P,feats,dt,transition", [
+    (ou_brief(), ["1", "x", "x**2"], 0.25, "euler"),
+    (ou_infinite(), ["1", "x"], 0.2, "exact"),
+])
+def test_infinite_horizon_discrete_matches_brute_force_monte_carlo(P, feats, dt, transition):
+    lam = 0.4
+    mc = _mc_systems_infinite(P, feats, dt, lam, 200_000, seed=20221, transition=transition)
+    for method, ((Am, Ase), (bm, bse)) in mc.items():
+        A, b = mt.linear_system(P, feats, method, dt=dt, lam=lam if method == "td_lambda" else None,
+                                transition=transition)
+        assert np.all(np.abs(A - Am) <= Z * Ase + 1e-12), method
+        assert np.all(np.abs(b - bm) <= Z * bse + 1e-12), method
+        assert np.max(Ase) < 0.02 * np.max(np.abs(A)), method
+    # lstd and gtd (test functions = features) are td0
+    for m in ("lstd", "gtd"):
+        for got, want in zip(mt.linear_system(P, feats, m, dt=dt, transition=transition),
+                             mt.linear_system(P, feats, "td0", dt=dt, transition=transition)):
+            np.testing.assert_allclose(got, want, rtol=1e-13)
+
+
+def test_infinite_horizon_steps_is_the_simulation_grid():
+    from simulations import martingale_td as sim
+    assert mt.TRUNCATION_BITS == sim.TRUNCATION_BITS
+    P, feats = ou_brief(), ["1", "x**2"]
+    T = 54 * math.log(2) / 0.5
+    np.testing.assert_array_equal(mt.solve(P, feats, "ml", steps=300), mt.solve(P, feats, "ml", dt=T / 300))
+    np.testing.assert_array_equal(mt.solve(P, feats, "td0", steps=30, truncation=12.0),
+                                  mt.solve(P, feats, "td0", dt=12.0 / 30))
+
+
+def test_infinite_horizon_theory_matches_the_simulation():
+    """simulations.martingale_td on horizon=inf (truncated at 54 ln2/beta, steps=K) against solve(steps=K)."""
+    from simulations import martingale_td as sim
+    P, feats, K = ou_brief(), ["1", "x"], 300
+    C = np.array([[[1.0, 0.0]], [[0.0, 1.0]]])
+    methods = ("ml", "mstd", "lstd", "td_lambda")
+    run = sim.run_algorithms_numpy((0.0, -1.0), (0.5, 0.0), [0.0, 0.0, 1.0], None, 0.5, math.inf, 1.0, C, K,
+                                   64_000, 7, methods=methods, lam=0.4, transition="euler")
+    for m in methods:
+        th = mt.solve(P, feats, m, steps=K,
+                      lam=0.4 if m == "td_lambda" else None)
+        assert np.all(np.abs(run.estimate(m) - th) <= Z * run.standard_error(m)), m
+
+
+@pytest.mark.parametrize("method", ["ml", "td0", "td_lambda", "mstd"])
+@pytest.mark.parametrize("P", [ou_brief(), ou_infinite()])
+def test_infinite_horizon_discrete_converges_to_continuous_limit(P, method):
+    feats = ["x", "x**2"] if method == "mstd" else ["1", "x"]
+    lam = 0.5 if method == "td_lambda" else None
+    limit = mt.solve(P, feats, method, lam=lam)
+    th = {h: mt.solve(P, feats, method, dt=h, lam=lam) for h in (0.02, 0.01, 0.005)}
+    err = [np.linalg.norm(th[h] - limit) for h in (0.02, 0.01, 0.005)]
+    assert err[0] > err[1] > err[2] > 0
+    assert err[0] / err[1] == pytest.approx(2.0, rel=0.05)
+    # Richardson extrapolation (first-order error cancelled) lands much closer to the closed-form limit
+    assert np.linalg.norm(2 * th[0.005] - th[0.01] - limit) < 0.1 * err[2]
+    T = mt.default_truncation(P.discount)
+    fit = mt.convergence_rate(P, feats, method, ks=(2000, 4000, 8000, 16000), lam=lam)
+    assert fit.order == pytest.approx(1.0, abs=0.05)
+    np.testing.assert_allclose(fit.dts, T / np.array([2000, 4000, 8000, 16000]))
+
+
 # ---------------------------------------------------------------- bad input
 
 
@@ -333,8 +445,22 @@ def test_bad_solver_arguments():
         mt.solve(P, ["x"], "ml", steps=4, transition="milstein")
     with pytest.raises(ValueError, match="additive noise"):
         mt.solve(rich(), ["x"], "ml", steps=4, transition="exact")
-    with pytest.raises(ValueError, match="finite horizon"):
-        mt.solve(ou_infinite(), ["x"], "ml", steps=4)
+    with pytest.raises(ValueError, match="infinite horizon only"):
+        mt.solve(P, ["x"], "ml", dt=0.1)
+    with pytest.raises(ValueError, match="infinite horizon only"):
+        mt.solve(P, ["x"], "ml", steps=4, truncation=2.0)
+    with pytest.raises(ValueError, match="not both"):
+        mt.solve(ou_infinite(), ["x"], "ml", steps=4, dt=0.1)
+    with pytest.raises(ValueError, match="truncation needs steps"):
+        mt.solve(ou_infinite(), ["x"], "ml", truncation=10.0)
+    with pytest.raises(ValueError, match="dt"):
+        mt.solve(ou_infinite(), ["x"], "ml", dt=0.0)
+    # unstable Euler chain: e^{-2 beta dt} (1 - kappa dt)^2 = 9 e^{-2} > 1, e^{-beta dt} (1 - kappa dt)^2 = 4 e^{-3/4} > 1
+    with pytest.raises(ValueError, match="spectral radius"):
+        mt.solve(ou_infinite(), ["x"], "ml", dt=2.0)
+    with pytest.raises(ValueError, match="spectral radius"):
+        mt.solve(ou_infinite(), ["1", "x"], "td0", dt=1.5)
+    assert np.all(np.isfinite(mt.solve(ou_infinite(), ["x"], "ml", steps=4)))  # dt = 18.7: the discount wins
     with pytest.raises(ValueError, match="test_functions"):
         mt.solve(P, ["x", "t*x"], "gtd", test_functions=["x"])
     with pytest.raises(ValueError, match="linearly dependent"):

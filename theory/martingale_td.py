@@ -81,8 +81,16 @@ from ``E[Z^m]``) and ``E[X_k^n]`` propagates as ``mu_{k+1} = P mu_k``.
 
 Every linear system is reported as ``(A, b)`` with ``theta = argmin |A theta - b|``
 (a square solve except gtd); a (numerically) singular ``A`` raises ``ValueError``.
-Infinite-horizon problems have only the continuous-time objectives (``steps``
-needs a finite horizon).
+Infinite horizon (time-free features): the discrete scheme has step ``dt`` and every sum
+runs over ``k = 0, 1, 2, ...`` (no last step, no terminal term), in closed form:
+``sum_k a^k mu_k = (I - a P)^{-1} mu_0`` (``a = e^{-beta dt}`` for the TD conditions,
+``e^{-2 beta dt}`` for ml/mstd), ml's ``E[G_k | X_k] = v`` from ``v = r dt + e^{-beta dt} v P``.
+It needs the spectral radius ``max_n |a P[n, n]|`` < 1 on the moments used, else
+``ValueError``.  ``steps=K`` means ``dt = truncation / K`` with ``truncation`` defaulting
+to ``54 ln 2 / beta`` (:func:`default_truncation`): the grid of
+``simulations.martingale_td.run_algorithms(..., horizon=math.inf, steps=K)``, whose sums
+stop at ``K`` (relative truncation error ``~ 2^-54`` times the moments' growth); pass the
+same ``truncation=`` to both, or ``dt=`` here.
 
 The paper's abstract states the qualitative results checked here (MSTD approximates
 the quadratic variation and is unsuitable; the martingale loss gives the
@@ -115,6 +123,9 @@ x = sp.Symbol("x", real=True)
 METHODS = ("ml", "mstd", "td0", "lstd", "td_lambda", "gtd")
 TRANSITIONS = ("euler", "exact")
 _DPS = 40  # mpmath digits of the continuous-time closed forms
+#: infinite horizon, ``steps=K``: ``dt = TRUNCATION_BITS ln 2 / (beta K)``, the simulation's grid
+#: (``simulations.martingale_td.TRUNCATION_BITS``, equal by test)
+TRUNCATION_BITS = 54
 
 # --------------------------------------------------------------------------- the ML identity (symbolic)
 
@@ -555,15 +566,39 @@ def _features(name, features, problem):
     return tuple(feats)
 
 
+def _step_size(problem, steps, dt, truncation):
+    """``(steps, dt)`` of the discrete scheme (``(None, None)``: continuous time); module docstring."""
+    if steps is not None:
+        steps = _int("steps", steps, 1)
+    if not problem.infinite:
+        if dt is not None or truncation is not None:
+            raise ValueError("dt and truncation apply to an infinite horizon only; a finite horizon T "
+                             "uses steps=K (dt = T/K)")
+        return steps, (None if steps is None else problem.horizon / steps)
+    if dt is not None:
+        if steps is not None or truncation is not None:
+            raise ValueError("give either dt or steps (with an optional truncation) for an infinite horizon, not both")
+        return None, _real("dt", dt, low=0.0, low_open=True)
+    if truncation is not None:
+        if steps is None:
+            raise ValueError("truncation needs steps: dt = truncation / steps")
+        truncation = _real("truncation", truncation, low=0.0, low_open=True)
+    if steps is None:
+        return None, None
+    return steps, default_truncation(problem.discount) / steps if truncation is None else truncation / steps
+
+
+def default_truncation(discount):
+    """``54 ln 2 / beta``: the simulation's default truncation time (``e^{-beta T} = 2^-54``)."""
+    return TRUNCATION_BITS * math.log(2.0) / float(discount)
+
+
 def _common(problem, features, method, steps, lam, test_functions, transition):
     _check_problem(problem)
     method = _check_method(method)
     feats = _features("features", features, problem)
     if steps is not None:
         steps = _int("steps", steps, 1)
-        if problem.infinite:
-            raise ValueError("steps requires a finite horizon (the discrete schemes run on [0, T]); "
-                             "use steps=None for an infinite horizon")
     if transition not in TRANSITIONS:
         raise ValueError(f"transition must be one of {', '.join(TRANSITIONS)}; got {transition!r}")
     if method == "td_lambda":
@@ -811,22 +846,121 @@ def _discrete_system(problem, feats, method, steps, lam, tests, transition):
     return A, b
 
 
+def _geometric(P, a, size, what):
+    """``(I - a P)^{-1}`` on the moments of degree ``< size`` (``P`` lower triangular: the block is exact).
+
+    ``sum_k a^k P^k`` converges iff the spectral radius ``max_n |a P[n, n]|`` is < 1.
+    """
+    B = P[:size, :size]
+    rho = float(np.max(np.abs(a * np.diag(B))))
+    if not rho < 1.0:
+        raise ValueError(f"the infinite-horizon discrete scheme diverges: {what} has spectral radius {rho:.6g} >= 1 "
+                         "(the discounted moments of the discrete chain grow; take a smaller dt, a larger discount "
+                         "or lower-degree features)")
+    return np.linalg.inv(np.eye(size) - a * B)
+
+
+def _discrete_system_infinite(problem, feats, method, dt, lam, tests, transition):
+    """The discrete scheme with step ``dt`` summed over ``k = 0, 1, 2, ...`` (infinite horizon, closed form).
+
+    With ``g = e^{-beta dt}``, ``e_k = g^k`` and time-free features every TD error is
+    ``delta_k = g^k (g J^theta(X_{k+1}) - J^theta(X_k) + r(X_k) dt)``, so each sum is a
+    polynomial dotted with ``sum_k a^k mu_k = (I - a P)^{-1} mu_0`` (``a = g`` for the TD
+    conditions, ``g^2`` for ml and mstd); ml's ``E[G_k | X_k] = v(X_k)`` solves
+    ``v = r dt + g v P``; td_lambda's ``sum_k g^k E[xi_k X_k^q]`` is
+    ``(I - g lam^dt P)^{-1} dt M_psi (I - g P)^{-1} mu_0``.
+    """
+    f_deg = max(_xt_coeffs_degree(f) for f in feats)
+    p_deg = max(_xt_coeffs_degree(f) for f in tests)
+    r_deg = _xt_coeffs_degree(problem.running_reward)
+    dmax = max(f_deg, p_deg, r_deg)
+    size = 2 * dmax + 3
+    beta = problem.discount
+    g = math.exp(-beta * dt)
+    P = _transition_matrix(_dynamics(problem), dt, size, transition)
+    mu0 = problem.x0 ** np.arange(size, dtype=float)
+    phi = [_coef_fn(f"features[{i}]", f, size)(0.0) for i, f in enumerate(feats)]
+    psi = [_coef_fn(f"test_functions[{i}]", f, size)(0.0) for i, f in enumerate(tests)]
+    rvec = _coef_fn("running_reward", problem.running_reward, size)(0.0)
+
+    def mul(a, c):
+        return np.convolve(a, c)[:size]
+
+    def series(a, deg, what):  # sum_k a^k mu_k on degrees <= deg, zero-padded to size
+        out = np.zeros(size)
+        out[:deg + 1] = _geometric(P, a, deg + 1, what) @ mu0[:deg + 1]
+        return out
+
+    n, m = len(feats), len(tests)
+    A = np.zeros((m, n))
+    b = np.zeros(m)
+    if method == "ml":
+        S2 = series(g * g, max(2 * f_deg, f_deg + r_deg), "e^{-2 beta dt} P")
+        v = np.zeros(size)  # v = r dt + g v P: E[G_k | X_k] as a row vector of x-coefficients
+        v[:r_deg + 1] = (rvec[:r_deg + 1] * dt) @ _geometric(P, g, r_deg + 1, "e^{-beta dt} P (the discrete value)")
+        for i in range(n):
+            for j in range(n):
+                A[i, j] = dt * mul(phi[i], phi[j]) @ S2
+            b[i] = dt * mul(phi[i], v) @ S2
+        return A, b
+
+    # delta_k / g^k = sum_j theta_j (f_j(X_k) + g_j(X_{k+1})) + r(X_k) dt
+    fs = [-f for f in phi] + [rvec * dt]
+    gs = [g * f for f in phi] + [np.zeros(size)]
+    Fbar = [f + c @ P for f, c in zip(fs, gs)]  # E[. | X_k] as a polynomial in X_k
+    if method == "mstd":
+        S2 = series(g * g, max(2 * f_deg, f_deg + r_deg), "e^{-2 beta dt} P")
+        S2next = P @ S2  # sum_k g^{2k} mu_{k+1}
+
+        def pair_exp(a, c):
+            return (mul(fs[a], fs[c]) + mul(fs[a], gs[c] @ P) + mul(fs[c], gs[a] @ P)) @ S2 \
+                + mul(gs[a], gs[c]) @ S2next
+        for i in range(n):
+            for j in range(n):
+                A[i, j] = pair_exp(i, j)
+            b[i] = -pair_exp(i, n)
+        return A, b
+
+    S1 = series(g, p_deg + max(f_deg, r_deg), "e^{-beta dt} P")
+    if method == "td_lambda":
+        d = max(f_deg, r_deg)
+        Q = _geometric(P, g * lam ** dt, d + 1, "e^{-beta dt} lam^dt P")
+        for i in range(m):
+            force = np.array([psi[i][:size - q] @ S1[q:] for q in range(d + 1)])  # sum_k g^k E[psi(X_k) X_k^q]
+            W = Q @ (dt * force)  # sum_k g^k E[xi_k X_k^q]
+            for j in range(n):
+                A[i, j] = -Fbar[j][:d + 1] @ W
+            b[i] = Fbar[n][:d + 1] @ W
+        return A, b
+    for i in range(m):
+        for j in range(n):
+            A[i, j] = -mul(psi[i], Fbar[j]) @ S1
+        b[i] = mul(psi[i], Fbar[n]) @ S1
+    return A, b
+
+
 def _xt_coeffs_degree(expr):
     return len(_xt_coeffs("expression", expr)) - 1
 
 
 # --------------------------------------------------------------------------- public solvers
 
-def linear_system(problem, features, method, steps=None, lam=None, test_functions=None, transition="euler"):
+def linear_system(problem, features, method, steps=None, lam=None, test_functions=None, transition="euler", *,
+                  dt=None, truncation=None):
     """``(A, b)`` with ``theta = argmin |A theta - b|`` for ``method`` (module docstring for the sign conventions).
 
     ml: the normal equations of the weighted projection; mstd: ``Q theta = q`` of the
     quadratic objective; td0/lstd/gtd/td_lambda: ``A = -d/dtheta`` of the conditions
-    and ``b`` their value at ``theta = 0`` (rows = test functions).
+    and ``b`` their value at ``theta = 0`` (rows = test functions).  Infinite horizon:
+    ``steps=K`` (``dt = truncation / K``, ``truncation`` default :func:`default_truncation`)
+    or ``dt=h`` selects the discrete scheme summed over ``k = 0, 1, 2, ...`` in closed form.
     """
     method, feats, steps, lam, tests = _common(problem, features, method, steps, lam, test_functions, transition)
-    if steps is None:
+    steps, h = _step_size(problem, steps, dt, truncation)
+    if h is None:
         return _continuous_system(problem, feats, method, lam, tests)
+    if problem.infinite:
+        return _discrete_system_infinite(problem, feats, method, h, lam, tests, transition)
     return _discrete_system(problem, feats, method, steps, lam, tests, transition)
 
 
@@ -837,17 +971,25 @@ _SINGULAR = {
 }
 
 
-def solve(problem, features, method, steps=None, lam=None, test_functions=None, transition="euler"):
+def solve(problem, features, method, steps=None, lam=None, test_functions=None, transition="euler", *,
+          dt=None, truncation=None):
     """Parameter vector ``theta`` of ``J^theta = sum theta_i features[i]`` for ``method``.
 
-    ``steps=None``: the continuous-time solution; an integer ``K >= 1``: the exact
-    ``K``-step discrete solution (Euler or exact transitions, exact expectations).
+    ``steps=None`` (and ``dt=None``): the continuous-time solution; an integer ``K >= 1``:
+    the exact ``K``-step discrete solution (Euler or exact transitions, exact
+    expectations).  Infinite horizon: ``steps=K`` means ``dt = truncation / K`` with
+    ``truncation`` defaulting to ``54 ln 2 / beta`` -- the grid of
+    ``simulations.martingale_td.run_algorithms(..., horizon=math.inf, steps=K,
+    truncation=truncation)`` -- or pass ``dt`` directly; the sums run over all
+    ``k >= 0`` (closed-form geometric matrix series).
     """
-    A, b = linear_system(problem, features, method, steps, lam, test_functions, transition)
+    A, b = linear_system(problem, features, method, steps, lam, test_functions, transition, dt=dt,
+                         truncation=truncation)
     sv = np.linalg.svd(A, compute_uv=False)
     if sv[-1] <= 1e-12 * sv[0] or sv[0] == 0.0:
         why = _SINGULAR.get(method, "the conditions do not determine theta (singular linear system)")
-        limit = "continuous-time" if steps is None else f"{steps}-step"
+        limit = ("continuous-time" if steps is None and dt is None
+                 else f"{steps}-step" if dt is None else f"dt={dt}")
         raise ValueError(f"method {method!r} ({limit}): {why}; condition number {sv[0] / max(sv[-1], 1e-300):.3g}")
     if A.shape[0] == A.shape[1]:
         return np.linalg.solve(A, b)
@@ -878,7 +1020,8 @@ def convergence_rate(problem, features, method, ks=(8, 16, 32, 64, 128), lam=Non
     limit = solve(problem, features, method, None, lam, test_functions, transition)
     thetas = np.array([solve(problem, features, method, k, lam, test_functions, transition) for k in ks])
     errors = np.linalg.norm(thetas - limit, axis=1)
-    dts = problem.horizon / np.array(ks, dtype=float)
+    span = default_truncation(problem.discount) if problem.infinite else problem.horizon
+    dts = span / np.array(ks, dtype=float)
     if np.any(errors <= 1e-13 * max(1.0, float(np.abs(limit).max()))):
         raise ValueError("theta_K equals the limit to rounding for some K in ks: there is no rate to fit")
     X = np.column_stack([np.log(dts), np.ones(len(ks))])
