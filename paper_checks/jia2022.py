@@ -15,10 +15,14 @@ Problems (all with exact theory):
 * ``BM_TERMINAL``: Brownian motion, terminal reward ``x^2``, ``T = 1``: ``J = x^2 + 1 - t``;
 * ``BM_RUNNING``: Brownian motion, running reward ``x``, ``T = 1``: ``J = x (1 - t)``;
 * ``OU``: ``dX = -X dt + 0.5 dW``, running reward ``x^2``, discount 0.5, ``T = 1``
-  (simulated with the exact Gaussian transition).
+  (simulated with the exact Gaussian transition);
+* ``OU_INFINITE``: the same on an infinite horizon (Euler, dt = 54 ln2/0.5 / 300 ~ 0.25; the
+  simulation stops where e^{-beta t} = 2^-54 and the theory sums the discrete scheme to infinity).
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 import sympy as sp
@@ -43,6 +47,7 @@ PROBLEMS = {
     "BM_TERMINAL": ((0.0, 0.0), (1.0, 0.0), "0", "x**2", 0.0, 1.0, 0.5, "euler"),
     "BM_RUNNING": ((0.0, 0.0), (1.0, 0.0), "x", "0", 0.0, 1.0, 1.0, "euler"),
     "OU": ((0.0, -1.0), (0.5, 0.0), "x**2", "0", 0.5, 1.0, 1.0, "exact"),
+    "OU_INFINITE": ((0.0, -1.0), (0.5, 0.0), "x**2", "0", 0.5, math.inf, 1.0, "euler"),
 }
 
 #: feature families: one that contains J and one that does not, per problem
@@ -50,9 +55,16 @@ FAMILIES = {
     "BM_TERMINAL": {"contains J": ["1", "x**2", "t"], "misses J": ["1", "x**2"]},
     "BM_RUNNING": {"contains J": ["x", "t*x"], "misses J": ["1", "x"]},
     "OU": {"misses J": ["1", "x**2"]},
+    "OU_INFINITE": {"contains J": ["1", "x**2"], "misses J": ["1", "x"]},
 }
 
 STEPS = 20
+#: infinite horizon: steps over the simulation's default truncation 54 ln2 / beta (dt ~ 0.25)
+STEPS_INFINITE = 300
+
+
+def steps_of(name):
+    return STEPS_INFINITE if math.isinf(PROBLEMS[name][5]) else STEPS
 
 
 def problem(name):
@@ -80,14 +92,18 @@ def simulate(name, features, budget: Budget, seed: int, *, methods=sim.METHODS, 
              reference=None):
     (a0, a1), (s0, s1), r, h, beta, T, x0, transition = PROBLEMS[name]
     paths = budget.pick(quick=200_000, full=2_000_000)
+    if math.isinf(T):
+        paths //= 4  # each infinite-horizon path has 15x the steps
     return sim.run_algorithms((a0, a1), (s0, s1), _reward(r), _reward(h), beta, T, x0, feature_array(features),
-                              STEPS, paths, seed, methods=tuple(methods), lam=lam,
+                              steps_of(name), paths, seed, methods=tuple(methods), lam=lam,
                               test_functions=None if test_functions is None else feature_array(test_functions),
                               transition=transition, replicates=32,
                               reference=None if reference is None else _coefficients(reference, 2, 4))
 
 
-def theory_theta(name, features, method, steps=STEPS, **kw):
+def theory_theta(name, features, method, steps="claims", **kw):
+    """Exact solution with ``steps`` steps (``"claims"``: the claims' step count; ``None``: continuous time)."""
+    steps = steps_of(name) if steps == "claims" else steps
     return th.solve(problem(name), features, method, steps=steps, transition=PROBLEMS[name][7], **kw)
 
 
@@ -106,11 +122,13 @@ def _mc_against_discrete(method, rival_method, budget, seed, cases, **kw):
     test = stats.z_agreement(np.concatenate(obs), np.concatenate(se), np.concatenate(pred), np.concatenate(riv),
                              rival_name=f"the exact {rival_method} solution")
     return Evidence.from_test(test, sample_sizes={"paths": budget.pick(quick=200_000, full=2_000_000),
-                                                  "steps": STEPS, "cases": len(cases)})
+                                                  "steps": STEPS, "cases": len(cases)},
+                              note="cases: " + "; ".join(f"{n} ({f})" for n, f in cases))
 
 
 ALL_CASES = [("BM_TERMINAL", "contains J"), ("BM_TERMINAL", "misses J"), ("BM_RUNNING", "contains J"),
-             ("BM_RUNNING", "misses J"), ("OU", "misses J")]
+             ("BM_RUNNING", "misses J"), ("OU", "misses J"), ("OU_INFINITE", "contains J"),
+             ("OU_INFINITE", "misses J")]
 
 
 @claim(
@@ -152,8 +170,9 @@ def _drift(budget: Budget, seed: int) -> Evidence:
 @claim(
     "jia2022/ml-discrete-solution",
     paper=JIA2022, where="martingale loss (gradient Monte Carlo), discretised",
-    statement="Gradient Monte Carlo on the martingale loss with K = 20 steps converges to the exact K-step "
-              "solution (weighted L2 projection of the left-Riemann return) on three problems.",
+    statement="Gradient Monte Carlo on the martingale loss converges to the exact discrete solution (weighted "
+              "L2 projection of the left-Riemann return) on Brownian motion with terminal or running reward and "
+              "on an OU process, finite and infinite horizon.",
 )
 def _ml(budget: Budget, seed: int) -> Evidence:
     return _mc_against_discrete("ml", "mstd", budget, seed, ALL_CASES)
@@ -285,3 +304,26 @@ def _rate(budget: Budget, seed: int) -> Evidence:
                                                rival_name="order 1/2 (the Euler scheme's strong order)"))
     return Evidence.from_test(stats.combine(*tests), sample_sizes={"steps": list(MSTD_KS)},
                               note="fitted orders: " + ", ".join(orders))
+
+
+@claim(
+    "jia2022/orthogonality-conditions-recover-j",
+    paper=JIA2022, where="martingale orthogonality conditions with different test functions",
+    statement="On a family containing J every choice of test function (TD(0), TD(lambda), GTD with extra test "
+              "functions) makes J^theta = J in continuous time, so they all agree with the martingale loss; MSTD "
+              "does not.",
+)
+def _orthogonality(budget: Budget, seed: int) -> Evidence:
+    obs, pred, riv = [], [], []
+    for name in ("BM_TERMINAL", "BM_RUNNING", "OU_INFINITE"):
+        feats = FAMILIES[name]["contains J"]
+        ml = theory_theta(name, feats, "ml", steps=None)
+        for method, kw in (("td0", {}), ("td_lambda", {"lam": 0.5}), ("gtd", {"test_functions": GTD_TESTS})):
+            if method == "gtd" and math.isinf(PROBLEMS[name][5]):
+                kw = {"test_functions": ["1", "x", "x**2"]}
+            obs.append(theory_theta(name, feats, method, steps=None, **kw))
+            pred.append(ml)
+            riv.append(theory_theta(name, feats, "mstd"))
+    test = stats.fp_agreement(np.concatenate(obs), np.concatenate(pred), np.concatenate(riv),
+                              rival_name="the MSTD solution", dimension=64, scale=np.abs(np.concatenate(pred)).max())
+    return Evidence.from_test(test, sample_sizes={"problems": 3, "test functions": 3})
