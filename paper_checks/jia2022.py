@@ -207,7 +207,7 @@ def _lstd(budget: Budget, seed: int) -> Evidence:
 )
 def _td0(budget: Budget, seed: int) -> Evidence:
     return _mc_against_discrete("td0", "mstd", budget, seed,
-                                [("BM_TERMINAL", "misses J"), ("BM_RUNNING", "contains J")])
+                                [("BM_TERMINAL", "misses J"), ("BM_RUNNING", "contains J"), ("OU_INFINITE", "misses J")])
 
 
 @claim(

@@ -469,3 +469,9 @@ def test_bad_solver_arguments():
         mt.convergence_rate(P, ["x"], "ml", ks=(4,))
     with pytest.raises(ValueError, match="rounding"):  # discrete ML is exact for this martingale problem
         mt.convergence_rate(P, ["x", "t*x"], "ml")
+
+
+@pytest.mark.parametrize("diffusion", ["1 + y", "sin(", "1 + s*x", "exp(t*x)"])
+def test_diffusion_that_is_not_an_affine_expression_in_t_and_x_is_rejected(diffusion):
+    with pytest.raises((ValueError, TypeError), match="diffusion"):
+        mt.solve(mt.Problem("0", diffusion, "x", "0", 0.0, 1.0, 1.0), ["x"], "ml")
