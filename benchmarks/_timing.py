@@ -49,3 +49,21 @@ def run_json(code: str, env: dict | None = None, timeout: float = 600.0) -> dict
 def say(message: str) -> None:
     """One progress line on stderr (long work shows progress)."""
     print(f"benchmarks: {message}", file=sys.stderr, flush=True)
+
+
+def threads_row(id_: str, benchmark: str, what: str, spawn) -> dict:
+    """1 against 2 numba threads: ``spawn(env)`` runs the kernel in a fresh process and returns
+    ``{"seconds", "sha256", "threads"}``; the row says whether the outputs are bit-identical."""
+    one = spawn({"NUMBA_NUM_THREADS": "1"})
+    two = spawn({"NUMBA_NUM_THREADS": "2"})
+    identical = one["sha256"] == two["sha256"]
+    ms = lambda s: f"{s * 1e3:.1f} ms" if s < 1 else f"{s:.2f} s"  # noqa: E731
+    return dict(
+        id=id_, benchmark=benchmark,
+        baseline=f"1 thread {ms(one['seconds'])}", candidate=f"2 threads {ms(two['seconds'])}",
+        ratio=one["seconds"] / two["seconds"],
+        note=(f"speedup; {what} bit-identical" if identical else f"speedup; {what.upper()} DIFFER between thread counts")
+        + f" (sha256 {one['sha256'][:12]})",
+        baseline_s=one["seconds"], candidate_s=two["seconds"], identical=identical,
+        sha256_1=one["sha256"], sha256_2=two["sha256"], threads=[one["threads"], two["threads"]],
+    )

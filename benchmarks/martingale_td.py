@@ -113,19 +113,7 @@ def draw_floor(quick: bool, t_all: float) -> list[dict]:
 
 
 def threads_1_vs_2(quick: bool) -> dict:
-    one = _spawn(quick, {"NUMBA_NUM_THREADS": "1"})
-    two = _spawn(quick, {"NUMBA_NUM_THREADS": "2"})
-    identical = one["sha256"] == two["sha256"]
-    return dict(
-        id="martingale_td/threads-1-vs-2",
-        benchmark=f"numba kernel, {PATHS[quick]} paths x {STEPS} steps",
-        baseline=f"1 thread {_ms(one['seconds'])}", candidate=f"2 threads {_ms(two['seconds'])}",
-        ratio=one["seconds"] / two["seconds"],
-        note=("speedup; estimates bit-identical" if identical else "speedup; ESTIMATES DIFFER between thread counts")
-        + f" (sha256 {one['sha256'][:12]})",
-        baseline_s=one["seconds"], candidate_s=two["seconds"], identical=identical,
-        sha256_1=one["sha256"], sha256_2=two["sha256"], threads=[one["threads"], two["threads"]],
-    )
+    return _timing.threads_row("martingale_td/threads-1-vs-2", f"numba kernel, {PATHS[quick]} paths x {STEPS} steps", "estimates", lambda env: _spawn(quick, env))
 
 
 def rows(quick: bool) -> list[dict]:

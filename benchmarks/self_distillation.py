@@ -90,19 +90,7 @@ def numba_vs_numpy(quick: bool) -> tuple[dict, float]:
 
 
 def threads_1_vs_2(quick: bool) -> dict:
-    one = _spawn("warm", quick, {"NUMBA_NUM_THREADS": "1"})
-    two = _spawn("warm", quick, {"NUMBA_NUM_THREADS": "2"})
-    identical = one["sha256"] == two["sha256"]
-    return dict(
-        id="self_distillation/threads-1-vs-2",
-        benchmark=f"numba kernel, {REPLICATES[quick]} replicates",
-        baseline=f"1 thread {_ms(one['seconds'])}", candidate=f"2 threads {_ms(two['seconds'])}",
-        ratio=one["seconds"] / two["seconds"],
-        note=("speedup; risks bit-identical" if identical else "speedup; RISKS DIFFER between thread counts")
-        + f" (sha256 {one['sha256'][:12]})",
-        baseline_s=one["seconds"], candidate_s=two["seconds"], identical=identical,
-        sha256_1=one["sha256"], sha256_2=two["sha256"], threads=[one["threads"], two["threads"]],
-    )
+    return _timing.threads_row("self_distillation/threads-1-vs-2", f"numba kernel, {REPLICATES[quick]} replicates", "risks", lambda env: _spawn("warm", quick, env))
 
 
 def cold_vs_warm_cache(quick: bool) -> dict:

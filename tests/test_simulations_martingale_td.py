@@ -3,14 +3,11 @@ property of the true value function, recovery by ML/LSTD/TD(0) against MSTD's bi
 moments, the cache round trip, and bad input."""
 
 import hashlib
-import json
 import math
-import os
-import subprocess
-import sys
 import textwrap
 
 import numpy as np
+from _threads import outputs_by_thread_count
 import pytest
 from scipy.stats import norm
 
@@ -92,12 +89,7 @@ def test_one_and_two_threads_give_identical_numbers():
         r = sim.run_algorithms.uncached(**args)
         print(json.dumps(hashlib.sha256(r.per_replicate.tobytes() + r.martingale_per_replicate.tobytes()).hexdigest()))
     """)
-    out = []
-    for threads in ("1", "2"):
-        env = {**os.environ, "NUMBA_NUM_THREADS": threads, "THEORYCHECK_CACHE": "off"}
-        p = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True,
-                           cwd=os.path.dirname(os.path.dirname(__file__)))
-        out.append(json.loads(p.stdout.strip().splitlines()[-1]))
+    out = outputs_by_thread_count(code)
     assert out[0] == out[1]
     here = sim.run_algorithms.uncached(**RICH)
     assert hashlib.sha256(here.per_replicate.tobytes() + here.martingale_per_replicate.tobytes()).hexdigest() == out[0]

@@ -1,12 +1,9 @@
 """simulations.self_distillation: numba kernel against the numpy baseline, seeding, threads, bad input."""
 
-import json
-import os
-import subprocess
-import sys
 import textwrap
 
 import numpy as np
+from _threads import outputs_by_thread_count
 import pytest
 
 from simulations import rng
@@ -53,12 +50,7 @@ def test_one_and_two_threads_give_identical_numbers():
         r = sim.distillation_risk.uncached(**{ARGS!r})
         print(json.dumps(hashlib.sha256(r.risks.tobytes() + r.designs.tobytes()).hexdigest()))
     """)
-    out = []
-    for threads in ("1", "2"):
-        env = {**os.environ, "NUMBA_NUM_THREADS": threads, "THEORYCHECK_CACHE": "off"}
-        p = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True,
-                           cwd=os.path.dirname(os.path.dirname(__file__)))
-        out.append(json.loads(p.stdout.strip().splitlines()[-1]))
+    out = outputs_by_thread_count(code)
     assert out[0] == out[1]
 
 
