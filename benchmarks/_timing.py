@@ -51,16 +51,20 @@ def say(message: str) -> None:
     print(f"benchmarks: {message}", file=sys.stderr, flush=True)
 
 
+def duration(seconds: float) -> str:
+    """A time for the tables: milliseconds below a second, seconds above."""
+    return f"{seconds * 1e3:.1f} ms" if seconds < 1 else f"{seconds:.2f} s"
+
+
 def threads_row(id_: str, benchmark: str, what: str, spawn) -> dict:
     """1 against 2 numba threads: ``spawn(env)`` runs the kernel in a fresh process and returns
     ``{"seconds", "sha256", "threads"}``; the row says whether the outputs are bit-identical."""
     one = spawn({"NUMBA_NUM_THREADS": "1"})
     two = spawn({"NUMBA_NUM_THREADS": "2"})
     identical = one["sha256"] == two["sha256"]
-    ms = lambda s: f"{s * 1e3:.1f} ms" if s < 1 else f"{s:.2f} s"  # noqa: E731
     return dict(
         id=id_, benchmark=benchmark,
-        baseline=f"1 thread {ms(one['seconds'])}", candidate=f"2 threads {ms(two['seconds'])}",
+        baseline=f"1 thread {duration(one['seconds'])}", candidate=f"2 threads {duration(two['seconds'])}",
         ratio=one["seconds"] / two["seconds"],
         note=(f"speedup; {what} bit-identical" if identical else f"speedup; {what.upper()} DIFFER between thread counts")
         + f" (sha256 {one['sha256'][:12]})",

@@ -45,10 +45,6 @@ def _sha256(a: np.ndarray) -> str:
     return hashlib.sha256(np.ascontiguousarray(a).tobytes()).hexdigest()
 
 
-def _ms(seconds: float) -> str:
-    return f"{seconds * 1e3:.1f} ms" if seconds < 1 else f"{seconds:.2f} s"
-
-
 def _child(quick: bool) -> None:
     """Run inside a subprocess: compile (or load), best of 3, print the time and the estimates' hash."""
     import numba
@@ -78,7 +74,7 @@ def numba_vs_numpy(quick: bool) -> tuple[dict, float]:
     row = dict(
         id="martingale_td/numba-vs-numpy",
         benchmark=f"6 policy-evaluation methods, {args['paths']} paths x {STEPS} steps",
-        baseline=f"numpy {_ms(t_numpy)}", candidate=f"numba {_ms(t_numba)}",
+        baseline=f"numpy {_timing.duration(t_numpy)}", candidate=f"numba {_timing.duration(t_numba)}",
         ratio=t_numpy / t_numba,
         note=f"speedup; warm, best of {REPEAT}; {threads} numba threads; thetas agree (rtol 1e-10); "
              "numpy's online TD(0) loop is vectorized across replicates",
@@ -103,7 +99,7 @@ def draw_floor(quick: bool, t_all: float) -> list[dict]:
         rows.append(dict(
             id=f"martingale_td/{name}",
             benchmark=f"draw floor, {what}, {n} normals",
-            baseline=f"numba kernel {_ms(t)}", candidate=f"draws only {_ms(t_draw)}",
+            baseline=f"numba kernel {_timing.duration(t)}", candidate=f"draws only {_timing.duration(t_draw)}",
             ratio=t / t_draw,
             note="kernel time in units of drawing its normals alone (same generators, counts and order, "
                  f"numba prange; {t_draw / n * 1e9:.1f} ns a normal); target 1.3x",
@@ -113,7 +109,8 @@ def draw_floor(quick: bool, t_all: float) -> list[dict]:
 
 
 def threads_1_vs_2(quick: bool) -> dict:
-    return _timing.threads_row("martingale_td/threads-1-vs-2", f"numba kernel, {PATHS[quick]} paths x {STEPS} steps", "estimates", lambda env: _spawn(quick, env))
+    return _timing.threads_row("martingale_td/threads-1-vs-2", f"numba kernel, {PATHS[quick]} paths x {STEPS} steps",
+                               "estimates", lambda env: _spawn(quick, env))
 
 
 def rows(quick: bool) -> list[dict]:

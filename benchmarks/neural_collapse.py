@@ -37,10 +37,6 @@ REPEAT = 3
 ALTERNATIONS = 5
 
 
-def _ms(seconds: float) -> str:
-    return f"{seconds * 1e3:.1f} ms" if seconds < 1 else f"{seconds:.2f} s"
-
-
 def _sha256(*arrays) -> str:
     h = hashlib.sha256()
     for a in arrays:
@@ -93,7 +89,7 @@ def blas_threads(quick: bool) -> dict:
     return dict(
         id="neural_collapse/ufm-gd-blas-1-vs-2-threads",
         benchmark=f"UFM GD, {SEEDS} seeds x {steps} steps, K=4 d=16 depth 3 N={prob.num_samples}",
-        baseline=f"BLAS 2 threads {_ms(t2)}", candidate=f"BLAS 1 thread {_ms(t1)}",
+        baseline=f"BLAS 2 threads {_timing.duration(t2)}", candidate=f"BLAS 1 thread {_timing.duration(t1)}",
         ratio=t2 / t1,
         note=f"speedup of pinning BLAS to 1 thread; warm, alternating, best of {ALTERNATIONS}; end states "
              + ("bit-identical" if identical else f"differ by at most {max_diff:.1e}"),
@@ -121,7 +117,7 @@ def mixup_numba_vs_numpy(quick: bool) -> dict:
     return dict(
         id="neural_collapse/mixup-numba-vs-numpy",
         benchmark=f"mixup feature GD (CE), {n} mixes x {MIX_STEPS} steps, K=4",
-        baseline=f"numpy {_ms(t_numpy)}", candidate=f"numba {_ms(t_numba)}",
+        baseline=f"numpy {_timing.duration(t_numpy)}", candidate=f"numba {_timing.duration(t_numba)}",
         ratio=t_numpy / t_numba,
         note=f"speedup; warm, best of {REPEAT}; {threads} numba threads; features agree (rtol 1e-12)",
         baseline_s=t_numpy, candidate_s=t_numba, threads=threads,
@@ -166,9 +162,9 @@ def serial_vs_processes(quick: bool) -> dict:
     return dict(
         id="neural_collapse/ufm-seeds-serial-vs-2-processes",
         benchmark=f"UFM GD {steps} steps + L-BFGS polish, {SEEDS} seeds, K=4 d=16 depth 3",
-        baseline=f"serial {_ms(t_serial)}", candidate=f"2 processes {_ms(t_pool)}",
+        baseline=f"serial {_timing.duration(t_serial)}", candidate=f"2 processes {_timing.duration(t_pool)}",
         ratio=t_serial / t_pool,
-        note=f"speedup; warm pool (start-up {_ms(t_start)} not counted); BLAS 1 thread each; results "
+        note=f"speedup; warm pool (start-up {_timing.duration(t_start)} not counted); BLAS 1 thread each; results "
              + ("bit-identical" if identical else "DIFFER"),
         baseline_s=t_serial, candidate_s=t_pool, pool_start_s=t_start, identical=identical,
         sha256=_sha256(*[a[0] for a in serial]),

@@ -35,10 +35,6 @@ def _sha256(a: np.ndarray) -> str:
     return hashlib.sha256(np.ascontiguousarray(a).tobytes()).hexdigest()
 
 
-def _ms(seconds: float) -> str:
-    return f"{seconds * 1e3:.1f} ms" if seconds < 1 else f"{seconds:.2f} s"
-
-
 def _child(mode: str, quick: bool) -> None:
     """Run inside a subprocess: print one JSON line with the timing asked for.
 
@@ -81,7 +77,7 @@ def numba_vs_numpy(quick: bool) -> tuple[dict, float]:
     row = dict(
         id="self_distillation/numba-vs-numpy",
         benchmark=f"self-distillation MC, {args['replicates']} replicates",
-        baseline=f"numpy {_ms(t_numpy)}", candidate=f"numba {_ms(t_numba)}",
+        baseline=f"numpy {_timing.duration(t_numpy)}", candidate=f"numba {_timing.duration(t_numba)}",
         ratio=t_numpy / t_numba,
         note=f"speedup; warm, best of {REPEAT}; {threads} numba threads; risks agree (rtol 1e-10)",
         baseline_s=t_numpy, candidate_s=t_numba, threads=threads, risks_sha256=_sha256(fast.risks),
@@ -101,7 +97,7 @@ def cold_vs_warm_cache(quick: bool) -> dict:
     return dict(
         id="self_distillation/cold-vs-warm-cache",
         benchmark=f"numba first call, {COLD_REPLICATES} replicates",
-        baseline=f"cold cache {_ms(cold['seconds'])}", candidate=f"warm cache {_ms(warm['seconds'])}",
+        baseline=f"cold cache {_timing.duration(cold['seconds'])}", candidate=f"warm cache {_timing.duration(warm['seconds'])}",
         ratio=cold["seconds"] / warm["seconds"],
         note="compile vs load from NUMBA_CACHE_DIR; fresh process each",
         baseline_s=cold["seconds"], candidate_s=warm["seconds"],
@@ -125,7 +121,7 @@ def draw_floor(quick: bool, t_kernel: float) -> dict:
     return dict(
         id="self_distillation/kernel-vs-draws",
         benchmark=f"draw floor, {replicates} replicates",
-        baseline=f"numba kernel {_ms(t_kernel)}", candidate=f"draws only {_ms(t_draw)}",
+        baseline=f"numba kernel {_timing.duration(t_kernel)}", candidate=f"draws only {_timing.duration(t_draw)}",
         ratio=t_kernel / t_draw,
         note="the kernel (as above) in units of drawing its uniforms and normals alone (numpy, 1 thread)",
         baseline_s=t_kernel, candidate_s=t_draw,
