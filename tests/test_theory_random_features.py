@@ -1,0 +1,235 @@
+"""theory.random_features: the fixed point against independent solves, the KRR limit, power laws, bad input."""
+
+import math
+
+import numpy as np
+import pytest
+import sympy as sp
+from scipy import integrate, optimize
+
+from theory import random_features as rf
+
+LAM, V = rf.power_law(1.5, 1.3, 400)
+NOISE = 0.1
+#: the acceptance bound of the issue: agreement with an independent solve to 1e-10 relative
+REL = 1e-10
+
+
+def independent_fixed_point(lam, n, N, ridge, start):
+    """Equations (1) and (2) as written, in (log kappa, log gamma), by MINPACK's hybrid method."""
+
+    def residual(x):
+        kappa, gamma = np.exp(x)
+        z = np.sum(lam / (lam + gamma))
+        r1 = (z + ridge / kappa) / n - 1.0
+        r2 = (z + N * kappa / gamma) / N - 1.0 if math.isfinite(N) else kappa / gamma - 1.0
+        return [r1, r2]
+
+    sol = optimize.root(residual, np.log(start), method="hybr", options={"xtol": 1e-15})
+    # MINPACK stops with "no further improvement" once the step is below rounding: accept
+    # that when both relative residuals are at the rounding level of the sums (M terms)
+    assert sol.success or np.max(np.abs(sol.fun)) <= lam.size * np.finfo(float).eps, sol.message
+    return np.exp(sol.x)
+
+
+def paper_form_risk(lam, v, noise, n, N, kappa, gamma):
+    """The risk as the authors' code writes it (x and the bias coefficients unrewritten)."""
+    L = lam / (lam + gamma)
+    z, q = L.sum(), (L**2).sum()
+    if math.isinf(N):
+        x, B = q / n, (1 - L) ** 2
+    else:
+        x = (q * (N - 2 * z) + z**2) / (n * (N - q))
+        B = (1 - L) - kappa * L / (lam + gamma) * N / (N - q)
+    return (B @ v**2 + noise) / (1 - x)
+
+
+GRID = [(n, N, d) for n in (50, 100, 200) for N in (60, 99, 100, 101, 300, math.inf)
+        for d in (1e-12, 1e-8, 1e-4, 1e-2, 1.0, 100.0)]
+
+
+@pytest.mark.parametrize("n,N,ridge", GRID)
+def test_fixed_point_matches_an_independent_solve(n, N, ridge):
+    kappa, gamma = rf.effective_regularization(LAM, n, N, ridge)
+    # start the independent solver well away from the answer
+    k2, g2 = independent_fixed_point(LAM, n, N, ridge, (kappa * 3.0, gamma / 2.0))
+    assert abs(kappa - k2) <= REL * k2 and abs(gamma - g2) <= REL * g2
+    risk = rf.test_risk(LAM, V, NOISE, n, N, ridge)
+    assert abs(risk - paper_form_risk(LAM, V, NOISE, n, N, k2, g2)) <= REL * risk
+
+
+@pytest.mark.parametrize("n,N", [(50, 60), (60, 50), (100, 101), (101, 100), (100, math.inf), (300, 250), (250, 300)])
+def test_ridgeless_branches_are_the_limit_of_small_ridges(n, N):
+    """delta = 0 on either side of n = N: gamma_0 solves z = min(n, N); small ridges converge to it."""
+    ef = rf.eigenframework(LAM, V, NOISE, n, N, 0.0)
+    r = min(n, N)
+    g0 = optimize.brentq(lambda g: np.sum(LAM / (LAM + g)) - r, 1e-12, 10.0, xtol=1e-300, rtol=1e-15)
+    assert abs(ef.gamma - g0) <= REL * g0
+    if n < N:
+        assert ef.train == 0.0 and abs(ef.kappa - g0 * (1 - n / N if math.isfinite(N) else 1.0)) <= REL * ef.kappa
+    else:
+        assert ef.kappa == 0.0 and ef.train > 0
+    prev = None
+    for d in (1e-4, 1e-6, 1e-8):
+        gap = abs(rf.test_risk(LAM, V, NOISE, n, N, d) - ef.test)
+        if prev is not None:
+            assert gap < prev  # shrinking towards the ridgeless branch
+        prev = gap
+
+
+def test_interpolation_threshold_is_infinite_at_zero_ridge_only():
+    assert rf.test_risk(LAM, V, NOISE, 100, 100, 0.0) == math.inf
+    assert math.isfinite(rf.test_risk(LAM, V, NOISE, 100, 100, 1e-6))
+    # the fixed-ridge peak at N = n: higher than both neighbours
+    r = [rf.test_risk(LAM, V, NOISE, 100, N, 1e-3) for N in (50, 100, 200)]
+    assert r[1] > r[0] and r[1] > r[2]
+
+
+def test_full_rank_ridgeless_is_ordinary_least_squares():
+    """n, N beyond the number of modes M, delta = 0: gamma = 0 and E = sigma^2 n / (n - M)."""
+    lam, v = LAM[:20], V[:20]
+    ef = rf.eigenframework(lam, v, NOISE, 50, math.inf, 0.0)
+    assert ef.gamma == 0.0 and ef.bias == 0.0
+    assert ef.test == pytest.approx(NOISE * 50 / (50 - 20), rel=1e-15)
+
+
+def test_krr_limit_is_shown_symbolically():
+    lim = rf.krr_limit()
+    s = rf.KRR_SYMBOLS
+    L = s["lambda"] / (s["lambda"] + s["gamma"])
+    assert lim["kappa/gamma"] == 1
+    assert sp.simplify(lim["x"] - s["q"] / s["n"]) == 0
+    assert sp.simplify(lim["B"] - (1 - L) ** 2) == 0
+    assert lim["B (rewritten)"] == 0 and lim["x (rewritten)"] == 0
+
+
+def test_large_feature_counts_converge_to_kernel_eigenlearning():
+    """The eigenlearning formulas (kappa by bisection, E_0 = n/(n - q)) computed from scratch."""
+    n, d = 100, 1e-3
+    kappa = optimize.bisect(lambda k: np.sum(LAM / (LAM + k)) + d / k - n, 1e-12, 1e3, xtol=1e-300, rtol=1e-15)
+    L = LAM / (LAM + kappa)
+    krr = n / (n - (L**2).sum()) * (((1 - L) ** 2) @ V**2 + NOISE)
+    assert abs(rf.test_risk(LAM, V, NOISE, n, math.inf, d) - krr) <= REL * krr
+    gaps = [abs(rf.test_risk(LAM, V, NOISE, n, N, d) - krr) for N in (1e3, 1e4, 1e5)]
+    ratios = np.array(gaps[:-1]) / np.array(gaps[1:])
+    assert np.all(np.abs(ratios - 10) < np.abs(ratios - 1))  # order 1/N, not a constant offset
+
+
+def test_multiplicities_equal_repeated_eigenvalues():
+    lam = np.array([1.0, 0.5, 0.1])
+    w = np.array([1, 3, 7])
+    v = np.array([1.0, 0.4, 0.2])
+    rep_lam = np.repeat(lam, w)
+    rep_v = np.repeat(v / np.sqrt(w), w)  # the total v^2 of an entry spread over its modes
+    for N, d in ((5, 0.01), (math.inf, 0.01), (20, 0.0), (4, 0.0)):
+        a = rf.test_risk(lam, v, 0.05, 6, N, d, multiplicities=w)
+        b = rf.test_risk(rep_lam, rep_v, 0.05, 6, N, d)
+        assert a == pytest.approx(b, rel=1e-13)
+
+
+def test_optimal_ridge_beats_a_dense_scan():
+    for N, noise in ((80, 0.0), (80, 0.5), (300, 0.2), (math.inf, 0.5)):
+        ridge, risk = rf.optimal_ridge(LAM, V, noise, 100, N)
+        scan = [rf.test_risk(LAM, V, noise, 100, N, d) for d in np.geomspace(1e-8, 1e3, 400)]
+        scan.append(rf.test_risk(LAM, V, noise, 100, N, 0.0))
+        assert risk <= min(scan) * (1 + 1e-12)
+        assert risk == pytest.approx(rf.test_risk(LAM, V, noise, 100, N, ridge), rel=1e-14)
+
+
+def test_optimal_ridge_is_exactly_zero_for_smooth_noiseless_power_laws():
+    lam, v, w = rf.power_law(2.0, 3.0, 2000, tail=True)
+    ridge, risk = rf.optimal_ridge(lam, v, 0.0, 100, math.inf, w)
+    assert ridge == 0.0
+    assert rf.test_risk(lam, v, 0.0, 100, math.inf, 1e-9, w) > risk
+    lam, v, w = rf.power_law(2.0, 1.5, 2000, tail=True)
+    assert rf.optimal_ridge(lam, v, 0.0, 100, math.inf, w)[0] > 0
+
+
+def test_power_law_tail_moments():
+    from scipy.special import zeta
+
+    lam, v, w = rf.power_law(2.0, 1.5, 100, tail=True)
+    assert w[-1] * lam[-1] == pytest.approx(zeta(2.0, 101), rel=1e-13)
+    assert w[-1] * lam[-1] ** 2 == pytest.approx(zeta(4.0, 101), rel=1e-13)
+    # the Hurwitz zeta is the tail sum: zeta(2, 101) = pi^2/6 - sum_{i <= 100} i^-2
+    assert zeta(2.0, 101) == pytest.approx(math.pi**2 / 6 - (np.arange(1, 101.0) ** -2.0).sum(), rel=1e-12)
+    assert v[-1] ** 2 == pytest.approx(zeta(1.5, 101), rel=1e-13)
+
+
+@pytest.mark.parametrize("a,b", [(1, 1), (1, 2), (2.5, 2)])
+def test_beta_integrals_against_quadrature(a, b):
+    alpha = 1.7
+    expr = rf._beta_integral(a, b).subs(rf.alpha_sym, alpha)
+    quad, _ = integrate.quad(lambda u: u ** (a - 1) / (1 + u**alpha) ** b, 0, np.inf, epsabs=0, epsrel=1e-12)
+    assert float(expr) == pytest.approx(quad, rel=1e-9)
+
+
+def test_powerlaw_optimum_is_the_minimiser_of_its_risk():
+    d = rf.powerlaw_symbolic()
+    a, b = rf.alpha_sym, rf.beta_sym
+    assert sp.simplify(d["optimal_s"] - (a - b) / (b * (a - 1))) == 0
+    for alpha, beta, noise in ((2.0, 1.5, 0.0), (3.0, 2.0, 0.0), (2.0, 1.5, 0.05), (2.0, 2.5, 0.05)):
+        s = np.linspace(0, 0.999, 20001)
+        vals = [rf.powerlaw_risk(x, alpha, beta, 100, noise) for x in s]
+        brute = s[int(np.argmin(vals))]
+        r = rf.powerlaw_optimal_fitting_ratio(alpha, beta, noise, 100)
+        assert abs(math.sqrt(r) - brute) <= s[1]
+
+
+def test_discrete_framework_converges_to_the_continuum_at_order_one_over_n():
+    gaps = []
+    for n in (100, 200, 400):
+        lam, v, w = rf.power_law(2.0, 1.5, 20 * n, tail=True)
+        ef = rf.optimal_ridge(lam, v, 0.0, n, math.inf, w, full=True)
+        gaps.append(ef.fitting_ratio - rf.powerlaw_optimal_fitting_ratio(2.0, 1.5))
+    ratios = np.array(gaps[:-1]) / np.array(gaps[1:])
+    assert np.all(np.abs(ratios - 2) < np.abs(ratios - 1))
+
+
+BAD = [
+    (dict(eigenvalues=[1.0, -0.1]), "eigenvalues"),
+    (dict(eigenvalues=[1.0, np.nan]), "eigenvalues"),
+    (dict(eigenvalues=[]), "eigenvalues"),
+    (dict(eigenvalues=[[1.0]]), "eigenvalues"),
+    (dict(eigenvalues=[0.0, 0.0]), "eigenvalues"),
+    (dict(target_coefficients=[1.0]), "target_coefficients"),
+    (dict(target_coefficients=[1.0, np.inf]), "target_coefficients"),
+    (dict(noise_variance=-1.0), "noise_variance"),
+    (dict(noise_variance=math.inf), "noise_variance"),
+    (dict(n=0), "n"),
+    (dict(n=0.5), "n"),
+    (dict(n=math.nan), "n"),
+    (dict(features=0), "features"),
+    (dict(features=math.nan), "features"),
+    (dict(features="many"), "features"),
+    (dict(ridge=-1e-3), "ridge"),
+    (dict(ridge=math.inf), "ridge"),
+    (dict(multiplicities=[1, 0]), "multiplicities"),
+    (dict(multiplicities=[1]), "multiplicities"),
+]
+
+
+@pytest.mark.parametrize("bad,name", BAD)
+def test_bad_input_is_one_line_naming_the_parameter(bad, name):
+    args = dict(eigenvalues=[1.0, 0.5], target_coefficients=[1.0, 0.3], noise_variance=0.1, n=10, features=20,
+                ridge=0.1)
+    args.update(bad)
+    with pytest.raises((ValueError, TypeError)) as e:
+        rf.test_risk(**args)
+    msg = str(e.value)
+    assert msg.startswith(name) and "\n" not in msg
+
+
+@pytest.mark.parametrize("call", [
+    lambda: rf.power_law(0.0, 1.0, 10),
+    lambda: rf.power_law(2.0, 1.0, 0),
+    lambda: rf.power_law(2.0, 1.0, 10, tail=True),
+    lambda: rf.powerlaw_risk(1.0, 2.0, 1.5, 100),
+    lambda: rf.powerlaw_optimal_fitting_ratio(0.9, 1.5),
+    lambda: rf.powerlaw_optimal_fitting_ratio(2.0, 5.0),
+    lambda: rf.powerlaw_optimal_fitting_ratio(2.0, 1.5, -1.0),
+])
+def test_bad_power_law_input(call):
+    with pytest.raises((ValueError, TypeError)) as e:
+        call()
+    assert "\n" not in str(e.value)

@@ -1,0 +1,538 @@
+r"""Random-feature ridge regression: the eigenframework of Simon, Karkada, Ghosh & Belkin (ICLR 2024).
+
+Setting and conventions
+-----------------------
+A kernel with eigenvalues ``lambda_i >= 0`` and orthonormal eigenfunctions
+``phi_i``; the target ``f* = sum_i v_i phi_i`` with label noise of variance
+``sigma^2``; ``n`` training samples; ``N`` random features (``N = inf`` is kernel
+ridge regression).  The model ``yhat = a^T phi(x)`` is fitted by
+``min_a ||y - Phi a||^2 + delta ||a||^2``; the ridge ``delta`` is *not* scaled by
+``n`` (the paper's convention and its authors' code, dkarkada/more-is-better).
+For Gaussian features ``phi(x) = F Lambda^{1/2} x / sqrt(N)``, ``F_ij ~ N(0, 1)``.
+
+The eigenframework (the paper's deterministic equivalent) defines ``kappa, gamma >= 0`` by
+
+    (1)  n = sum_i L_i + delta / kappa,        L_i = lambda_i / (lambda_i + gamma),
+    (2)  N = sum_i L_i + N kappa / gamma,
+
+and with ``z = sum L_i``, ``q = sum L_i^2`` predicts the test risk
+
+    E_te = E_0 (sum_i B_i v_i^2 + sigma^2),
+    E_0  = 1 / (1 - x),   x = (q (N - 2z) + z^2) / (n (N - q)) = q/n + (z - q)^2 / (n (N - q)),
+    B_i  = (1 - L_i) - kappa L_i / (lambda_i + gamma) * N / (N - q)
+         = (1 - L_i) (1 - L_i (N - z) / (N - q))        (using (2)),
+
+and the training risk ``E_tr = (delta / (n kappa))^2 E_te = ((n - z) / n)^2 E_te``.
+
+How it is solved (one monotone equation, no nesting)
+----------------------------------------------------
+Equation (2) gives ``kappa = gamma (1 - z/N)`` and then (1) gives the ridge as an
+explicit function of ``gamma`` alone:
+
+    delta(gamma) = gamma (1 - z(gamma)/N) (n - z(gamma)),
+
+a product of two positive increasing functions on ``{gamma : z(gamma) < min(n, N)}``.
+Every risk above depends on ``gamma`` only (``kappa`` enters through ``(N-z)/(N-q)``
+and ``delta/kappa = n - z``).  So
+
+* for ``delta > 0``, ``g(t) = log delta(e^t) - log delta`` is strictly increasing in
+  ``t = log gamma`` with slope ``1 + (z-q)/(N-z) + (z-q)/(n-z) >= 1`` (``dz/dt = -(z-q)``):
+  a safeguarded Newton iteration on a bracket that the slope bound gives in one step
+  (:func:`effective_regularization`); the slope bound also makes ``|g|`` a bound on the
+  error in ``log gamma``;
+* ``delta = 0`` is the boundary ``z(gamma_0) = min(n, N)`` of that domain -- the ridgeless
+  limits on either side of ``n = N`` are its two branches: ``n < N`` gives
+  ``kappa = gamma_0 (1 - n/N)``, ``n > N`` gives ``kappa = 0`` with ``delta/kappa = n - N``;
+  at ``n = N`` the overfitting coefficient ``E_0`` is infinite (the interpolation peak);
+  when ``min(n, N)`` reaches the number of positive eigenvalues, ``gamma_0 = 0``;
+* the optimal ridge minimises the explicit risk over ``gamma >= gamma_0``
+  (:func:`optimal_ridge`); ``gamma_0`` itself is the ridgeless end.
+
+``N -> inf`` (:func:`krr_limit`, checked with sympy) turns (2) into ``kappa = gamma``, ``x``
+into ``q/n`` and ``B_i`` into ``(1 - L_i)^2``: the kernel eigenlearning formulas.
+
+Power-law tasks
+---------------
+``lambda_i = i^-alpha``, ``v_i^2 = i^-beta`` (:func:`power_law`, truncated at ``M`` modes).
+In the continuum limit (sums as integrals, ``1 < beta < 2 alpha + 1``, ``N = inf``) sympy
+derives the test risk as a function of ``s = delta / (n kappa)``, the square root of the
+fitting ratio ``R = E_tr / E_te`` (:func:`powerlaw_symbolic`):
+
+    E(s) = alpha / (1 + (alpha - 1) s) * (A n^(1-beta) (1 - s)^(1-beta) + sigma^2),
+
+and without noise its minimiser
+``s* = (alpha - beta) / (beta (alpha - 1))`` for ``beta < alpha`` and ``s* = 0`` (zero ridge,
+negative if it were allowed) for ``beta >= alpha``: the optimal fitting ratio
+``R* = s*^2`` is well below 1 -- overfitting is obligatory.  With noise the optimum
+depends on the noise relative to ``A n^(1-beta)`` (:func:`powerlaw_optimal_fitting_ratio`).
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+import sympy as sp
+from scipy.optimize import brentq, minimize_scalar
+
+from . import _checks
+
+# ---------------------------------------------------------------------------------------------
+# input checks
+# ---------------------------------------------------------------------------------------------
+
+
+def _vector(name, values, *, nonneg=False, positive=False):
+    try:
+        a = np.asarray(values, dtype=float)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a 1-D array of finite numbers, got {values!r}") from None
+    if a.ndim != 1 or a.size == 0:
+        raise ValueError(f"{name} must be a non-empty 1-D array, got shape {a.shape}")
+    if not np.all(np.isfinite(a)):
+        raise ValueError(f"{name} must be finite")
+    if nonneg and np.any(a < 0):
+        raise ValueError(f"{name} must be >= 0, got a minimum of {a.min()!r}")
+    if positive and np.any(a <= 0):
+        raise ValueError(f"{name} must be > 0, got a minimum of {a.min()!r}")
+    return a
+
+
+def _count(name, value):
+    """A sample or feature count: a real number >= 1 (``math.inf`` allowed for features)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or math.isnan(value) or value < 1:
+        raise ValueError(f"{name} must be a number >= 1, got {value!r}")
+    return float(value)
+
+
+@dataclass(frozen=True)
+class _Problem:
+    lam: np.ndarray
+    v2: np.ndarray
+    w: np.ndarray
+    noise: float
+    n: float
+    N: float  # math.inf for kernel ridge regression
+    rank: float  # sum of multiplicities of the positive eigenvalues
+
+
+def _problem(eigenvalues, target_coefficients, noise_variance, n, features, multiplicities=None) -> _Problem:
+    lam = _vector("eigenvalues", eigenvalues, nonneg=True)
+    if not np.any(lam > 0):
+        raise ValueError("eigenvalues must include at least one positive value")
+    v = _vector("target_coefficients", target_coefficients)
+    if v.size != lam.size:
+        raise ValueError(f"target_coefficients must have the length of eigenvalues ({lam.size}), got {v.size}")
+    w = np.ones_like(lam) if multiplicities is None else _vector("multiplicities", multiplicities, positive=True)
+    if w.size != lam.size:
+        raise ValueError(f"multiplicities must have the length of eigenvalues ({lam.size}), got {w.size}")
+    noise = _checks.real("noise_variance", noise_variance, low=0.0)
+    n = _count("n", n)
+    if isinstance(features, bool) or not isinstance(features, numbers.Real) or math.isnan(features) or features < 1:
+        raise ValueError(f"features must be a number >= 1 or math.inf, got {features!r}")
+    N = float(features)
+    return _Problem(lam, v * v, w, noise, n, N, float(w[lam > 0].sum()))
+
+
+# ---------------------------------------------------------------------------------------------
+# the risk as an explicit function of gamma
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Eigenframework:
+    """The eigenframework's quantities at one point ``(n, N, delta)``."""
+
+    kappa: float
+    gamma: float
+    ridge: float
+    learnabilities: np.ndarray  # L_i
+    overfitting: float  # E_0
+    bias: float  # sum_i B_i v_i^2
+    test: float  # E_te, sigma^2 included
+    train: float  # E_tr
+
+    @property
+    def fitting_ratio(self) -> float:
+        return self.train / self.test if self.test > 0 else math.nan
+
+
+def _learnabilities(lam, gamma):
+    if gamma == 0.0:
+        L = (lam > 0).astype(float)
+        return L, 1.0 - L
+    d = lam + gamma
+    return lam / d, gamma / d
+
+
+def _sums(p: _Problem, gamma):
+    L, one_minus = _learnabilities(p.lam, gamma)
+    wl = p.w * L
+    z = float(wl.sum())
+    q = float((wl * L).sum())
+    # z - q = sum w L (1 - L), computed without cancellation
+    zq = float((wl * one_minus).sum())
+    return L, one_minus, z, q, zq
+
+
+def _at_gamma(p: _Problem, gamma: float, ridge: float | None = None) -> Eigenframework:
+    """Everything at a given ``gamma`` (``z(gamma) <= min(n, N)``); ``ridge`` if known."""
+    L, one_minus, z, q, zq = _sums(p, gamma)
+    n, N = p.n, p.N
+    if math.isinf(N):
+        ratio = 1.0  # (N - z) / (N - q)
+        x = q / n
+        kappa = gamma
+    else:
+        ratio = (N - z) / (N - q)
+        x = q / n + zq * zq / (n * (N - q))
+        kappa = gamma * (1.0 - z / N)
+    slack = n - z  # = delta / kappa
+    delta = kappa * slack
+    if ridge is not None and math.isfinite(N) and slack > 0:
+        kappa = _accurate_kappa(gamma, ridge, z, n, N, slack)
+    B = one_minus * (1.0 - L * ratio)
+    bias = float((B * p.v2).sum())  # v2 of a repeated entry is the total over its modes
+    e0 = math.inf if x >= 1.0 else 1.0 / (1.0 - x)
+    inner = bias + p.noise
+    test = e0 * inner if inner > 0 else 0.0
+    train = (slack / n) ** 2 * test if math.isfinite(test) else (0.0 if slack == 0 else math.inf)
+    return Eigenframework(kappa=kappa, gamma=gamma, ridge=max(delta, 0.0), learnabilities=L, overfitting=e0,
+                          bias=bias, test=test, train=train)
+
+
+def _accurate_kappa(gamma, ridge, z, n, N, slack):
+    """``kappa`` from whichever form of the fixed point loses least to cancellation.
+
+    (2): ``gamma (N - z)/N`` (error ~ u z/(N - z)); (1): ``ridge/(n - z)`` (~ u z/(n - z));
+    their geometric mean ``sqrt(gamma ridge/N (1 + (N - n)/(n - z)))``, in which ``n - z``
+    enters only through ``(N - n)/(n - z)`` (~ u z |N - n| / (2 (n - z)(N - z)); exact at n = N).
+    """
+    feat = N - z
+    if feat <= 0:
+        return ridge / slack
+    errors = (z / feat, z / slack, 0.5 * z * abs(N - n) / (slack * feat))
+    best = min(range(3), key=errors.__getitem__)
+    if best == 0:
+        return gamma * feat / N
+    if best == 1:
+        return ridge / slack
+    return math.sqrt(gamma * ridge / N * (1.0 + (N - n) / slack))
+
+
+def _z(p: _Problem, gamma):
+    return float((p.w * (p.lam / (p.lam + gamma))).sum())
+
+
+def _ridgeless_gamma(p: _Problem) -> float:
+    """``gamma_0``: the root of ``z(gamma) = min(n, N)``, or 0 when that is at least the rank."""
+    r = min(p.n, p.N)
+    if r >= p.rank:
+        return 0.0
+    lmax = float(p.lam.max())
+    # z(gamma) <= trace / gamma, so gamma = 2 trace / r has z <= r / 2
+    hi = 2.0 * float((p.w * p.lam).sum()) / r
+    lo = hi
+    while _z(p, lo) <= r:
+        lo *= 0.5
+        if lo < 1e-300 * lmax:
+            return 0.0
+    f = lambda t: math.log(_z(p, math.exp(t))) - math.log(r)  # noqa: E731
+    t = brentq(f, math.log(lo), math.log(hi), xtol=1e-300, rtol=4 * np.finfo(float).eps, maxiter=400)
+    return math.exp(t)
+
+
+def _log_ridge(p: _Problem, t):
+    """``(g, g')`` with ``g = log delta(e^t)`` and ``g' = dg/dt``; ``(-inf, inf)`` outside the domain."""
+    gamma = math.exp(t)
+    _, _, z, _, zq = _sums(p, gamma)
+    slack = p.n - z
+    feat = 1.0 if math.isinf(p.N) else 1.0 - z / p.N
+    if slack <= 0 or feat <= 0:
+        return -math.inf, math.inf
+    slope = 1.0 + zq / slack + (0.0 if math.isinf(p.N) else zq / (p.N - z))
+    return t + math.log(feat) + math.log(slack), slope
+
+
+def _solve_gamma(p: _Problem, ridge: float) -> float:
+    """The unique ``gamma`` with ``delta(gamma) = ridge > 0`` (safeguarded Newton in ``log gamma``)."""
+    target = math.log(ridge)
+    t0 = _ridgeless_gamma(p)
+    # a start inside the domain: above gamma_0, and where the ridge term is of its own scale
+    t = max(math.log(t0) + 1.0 if t0 > 0 else -math.inf, math.log(ridge / p.n))
+    if not math.isfinite(t):
+        t = math.log(ridge / p.n)
+    g, s = _log_ridge(p, t)
+    g -= target
+    # bracket [a, b] with g(a) < 0 < g(b); slope >= 1 inside the domain gives one-step brackets
+    if g > 0:
+        b, a = t, t - g - 1.0
+        while True:
+            ga, _ = _log_ridge(p, a)
+            if ga - target < 0:
+                break
+            a -= (ga - target) + 1.0
+    else:
+        a, b = t, t - g + 1.0
+    for _ in range(200):
+        g, s = _log_ridge(p, t)
+        g -= target
+        if g == 0.0:
+            return math.exp(t)
+        if g < 0:
+            a = t
+        else:
+            b = t
+        step = g / s if math.isfinite(g) else math.inf
+        new = t - step
+        if not (a < new < b):
+            new = 0.5 * (a + b)
+        if abs(new - t) <= 4 * np.finfo(float).eps * max(1.0, abs(t)) or b - a <= 4 * np.finfo(float).eps * max(1.0, abs(a)):
+            return math.exp(new)
+        t = new
+    raise RuntimeError("the eigenframework fixed point did not converge in 200 Newton steps")  # pragma: no cover
+
+
+def eigenframework(eigenvalues, target_coefficients, noise_variance, n, features, ridge,
+                   multiplicities=None) -> Eigenframework:
+    """All of the eigenframework's quantities at ``(n, N = features, delta = ridge)``.
+
+    ``multiplicities`` (optional) repeats each eigenvalue that many times; the
+    target coefficient of a repeated entry is then the square root of the total
+    ``v^2`` over its modes.
+    """
+    p = _problem(eigenvalues, target_coefficients, noise_variance, n, features, multiplicities)
+    ridge = _checks.real("ridge", ridge, low=0.0)
+    if ridge > 0.0:
+        return Eigenframework(**{**_at_gamma(p, _solve_gamma(p, ridge), ridge).__dict__, "ridge": ridge})
+    return _ridgeless(p)
+
+
+def _ridgeless(p: _Problem) -> Eigenframework:
+    """``delta = 0``: the two branches either side of ``n = N``, with their exact values.
+
+    ``n < N``: ``z = n``, no training error, ``kappa = gamma_0 (1 - n/N)``;
+    ``n > N``: ``z = N``, ``kappa = 0`` and ``delta/kappa = n - N``;
+    ``n = N`` (or ``n`` equal to the rank): ``E_0`` infinite.
+    """
+    gamma = _ridgeless_gamma(p)
+    out = _at_gamma(p, gamma)
+    fields = dict(out.__dict__, ridge=0.0)
+    r = min(p.n, p.N, p.rank)
+    if p.n <= r:  # interpolation: z = n exactly
+        fields["train"] = 0.0
+    if not math.isinf(p.N) and p.N <= min(p.n, p.rank):
+        fields["kappa"] = 0.0
+    if p.n == p.N or p.n == p.rank:
+        fields["overfitting"] = math.inf
+        fields["test"] = math.inf if fields["bias"] + p.noise > 0 else 0.0
+    return Eigenframework(**fields)
+
+
+def effective_regularization(eigenvalues, n, features, ridge, multiplicities=None) -> tuple[float, float]:
+    """``(kappa, gamma)``, the solution of the fixed-point equations (1)-(2)."""
+    lam = _vector("eigenvalues", eigenvalues, nonneg=True)
+    ef = eigenframework(lam, np.zeros_like(lam), 0.0, n, features, ridge, multiplicities)
+    return ef.kappa, ef.gamma
+
+
+def test_risk(eigenvalues, target_coefficients, noise_variance, n, features, ridge, multiplicities=None) -> float:
+    """The eigenframework's omniscient test risk (``sigma^2`` included); ``features=math.inf`` is KRR."""
+    return eigenframework(eigenvalues, target_coefficients, noise_variance, n, features, ridge,
+                          multiplicities).test
+
+
+test_risk.__test__ = False  # not a pytest test
+
+
+def train_risk(eigenvalues, target_coefficients, noise_variance, n, features, ridge, multiplicities=None) -> float:
+    """The eigenframework's training-risk estimate ``(delta / (n kappa))^2 E_te``."""
+    return eigenframework(eigenvalues, target_coefficients, noise_variance, n, features, ridge,
+                          multiplicities).train
+
+
+def optimal_ridge(eigenvalues, target_coefficients, noise_variance, n, features, multiplicities=None,
+                  *, full=False):
+    """``(ridge, risk)``: the test risk minimised over ``ridge >= 0``.
+
+    The search runs over ``gamma >= gamma_0`` (the ridge is explicit in ``gamma``):
+    a scan of 65 points in ``log gamma`` from ``gamma_0`` to where the model has
+    learned nothing, then Brent's method on the best bracket; the ridgeless end
+    is compared explicitly, so a zero optimal ridge is returned as exactly 0.
+    ``full=True`` returns the :class:`Eigenframework` at the optimum instead.
+    """
+    p = _problem(eigenvalues, target_coefficients, noise_variance, n, features, multiplicities)
+    g0 = _ridgeless_gamma(p)
+    lam_pos = p.lam[p.lam > 0]
+    hi = math.log(float(lam_pos.max()) * 1e8)
+    if g0 > 0:
+        lo = math.log(g0)
+    else:
+        lo = math.log(float(lam_pos.min()) * 1e-8)
+    lo = min(lo, hi - 1.0)
+
+    def risk(t):
+        return _at_gamma(p, math.exp(t)).test
+
+    grid = np.linspace(lo, hi, 65)
+    vals = np.array([risk(t) for t in grid])
+    k = int(np.argmin(vals))
+    a, b = grid[max(k - 1, 0)], grid[min(k + 1, grid.size - 1)]
+    best_t, best = grid[k], vals[k]
+    if b > a:
+        res = minimize_scalar(risk, bounds=(a, b), method="bounded",
+                              options={"xatol": 4 * np.finfo(float).eps * max(1.0, abs(grid[k]))})
+        if res.fun < best:
+            best_t, best = float(res.x), float(res.fun)
+    end = _ridgeless(p)
+    if end.test <= best:
+        at = end
+    else:
+        at = _at_gamma(p, math.exp(best_t))
+    return at if full else (at.ridge, at.test)
+
+
+# ---------------------------------------------------------------------------------------------
+# power-law tasks
+# ---------------------------------------------------------------------------------------------
+
+
+def power_law(alpha, beta, modes, *, tail=False):
+    """``(lambda, v)`` with ``lambda_i = i^-alpha`` and ``v_i = i^(-beta/2)``, ``i = 1..modes``.
+
+    ``tail=True`` returns ``(lambda, v, multiplicities)`` with one more entry standing
+    for all the modes ``i > modes``: multiplicity ``m`` and eigenvalue ``mu`` matching
+    the tail's first two moments, ``m mu = zeta(alpha, modes+1)`` and
+    ``m mu^2 = zeta(2 alpha, modes+1)``, and ``v^2 = zeta(beta, modes+1)``.  The tail's
+    learnabilities are ``L_i = lambda_i/(lambda_i + gamma)`` with ``lambda_i << gamma``,
+    so ``z`` and ``q`` see it through those moments (to relative order
+    ``(mu/gamma)^2``) and the bias through its total ``v^2``.  Requires
+    ``alpha > 1/2`` and ``beta > 1`` (finite tail sums).
+    """
+    from scipy.special import zeta
+
+    alpha = _checks.real("alpha", alpha, low=0.0, low_open=True)
+    beta = _checks.real("beta", beta)
+    modes = _checks.integer("modes", modes, 1)
+    i = np.arange(1, modes + 1, dtype=float)
+    lam, v = i ** -alpha, i ** (-beta / 2.0)
+    if not tail:
+        return lam, v
+    if alpha <= 0.5 or beta <= 1:
+        raise ValueError(f"tail=True needs alpha > 1/2 and beta > 1, got alpha={alpha}, beta={beta}")
+    m1, m2, t2 = (float(zeta(x, modes + 1)) for x in (alpha, 2 * alpha, beta))
+    return (np.append(lam, m2 / m1), np.append(v, math.sqrt(t2)),
+            np.append(np.ones(modes), m1 * m1 / m2))
+
+
+# The continuum power law, symbolically.  I(a, b) = int_0^inf u^(a-1) (1 + u^alpha)^-b du
+# = Gamma(a/alpha) Gamma(b - a/alpha) / (alpha Gamma(b)) (the Beta integral after v = u^alpha).
+alpha_sym, beta_sym = sp.symbols("alpha beta", positive=True)
+s_sym, n_sym, noise_sym, kappa_sym = sp.symbols("s n sigma2 kappa", positive=True)
+_slack = sp.Symbol("r", positive=True)  # 1 - s
+
+
+def _beta_integral(a, b):
+    return sp.gamma(a / alpha_sym) * sp.gamma(b - a / alpha_sym) / (alpha_sym * sp.gamma(b))
+
+
+#: z = sum_i L_i, q = sum_i L_i^2 and the bias sum_i (1 - L_i)^2 v_i^2 in the continuum, at kappa
+CONTINUUM_Z = kappa_sym ** (-1 / alpha_sym) * _beta_integral(1, 1)
+CONTINUUM_Q = kappa_sym ** (-1 / alpha_sym) * _beta_integral(1, 2)
+CONTINUUM_BIAS = kappa_sym ** ((beta_sym - 1) / alpha_sym) * _beta_integral(2 * alpha_sym - beta_sym + 1, 2)
+
+
+@lru_cache(maxsize=1)
+def powerlaw_symbolic() -> dict:
+    """The continuum power-law derivation (sympy; a few seconds, cached).
+
+    ``kappa(s)`` from ``n = z + delta/kappa`` with ``s = delta/(n kappa)`` (so ``z = n (1 - s)``),
+    the risk ``E(s)`` and the noiseless critical point ``s*`` of ``log E``.
+    """
+    (k,) = sp.solve(sp.Eq(CONTINUUM_Z, n_sym * _slack), kappa_sym)
+    # alpha > 1: every Gamma factor is positive, so (x^alpha)^(1/alpha) = x (powdenest with force)
+    e0 = sp.simplify(sp.powdenest(sp.gammasimp(1 / (1 - CONTINUUM_Q.subs(kappa_sym, k) / n_sym)), force=True))
+    bias = sp.powdenest(sp.expand_power_base(CONTINUUM_BIAS.subs(kappa_sym, k), force=True), force=True)
+    risk = e0 * (bias + noise_sym)
+    (crit,) = sp.solve(sp.simplify(sp.diff(sp.log(risk.subs(noise_sym, 0)), _slack)), _slack)
+    to_s = {_slack: 1 - s_sym}
+    return {"kappa": k.subs(to_s), "risk": risk.subs(to_s), "optimal_s": sp.factor(sp.simplify(1 - crit)),
+            "overfitting": e0.subs(to_s)}
+
+
+@lru_cache(maxsize=1)
+def _powerlaw_functions():
+    d = powerlaw_symbolic()
+    args = (s_sym, alpha_sym, beta_sym, n_sym, noise_sym)
+    return (sp.lambdify(args, d["risk"], "math"), sp.lambdify(args, sp.diff(d["risk"], s_sym), "math"),
+            sp.lambdify((alpha_sym, beta_sym), d["optimal_s"], "math"))
+
+
+def _powerlaw_args(alpha, beta):
+    alpha = _checks.real("alpha", alpha, low=1.0, low_open=True)
+    beta = _checks.real("beta", beta, low=1.0, low_open=True)
+    if beta >= 2 * alpha + 1:
+        raise ValueError(f"beta must be < 2 alpha + 1 = {2 * alpha + 1} for the continuum power law, got {beta}")
+    return alpha, beta
+
+
+def powerlaw_risk(s, alpha, beta, n, noise_variance=0.0) -> float:
+    """Continuum test risk of a power-law task at ``s = sqrt(fitting ratio)``, ``0 <= s < 1`` (KRR)."""
+    alpha, beta = _powerlaw_args(alpha, beta)
+    s = _checks.real("s", s, low=0.0, high=1.0, high_open=True)
+    n = _count("n", n)
+    noise = _checks.real("noise_variance", noise_variance, low=0.0)
+    return float(_powerlaw_functions()[0](s, alpha, beta, n, noise))
+
+
+def powerlaw_optimal_fitting_ratio(alpha, beta, noise_variance=0.0, n=1.0) -> float:
+    """The fitting ratio ``R* = s*^2`` at the optimal ridge, continuum power law, KRR.
+
+    Noiseless: ``s* = max(0, (alpha - beta) / (beta (alpha - 1)))`` (sympy); with noise the
+    root of ``dE/ds`` on ``[0, 1)`` (which depends on ``noise_variance`` and ``n``).
+    """
+    alpha, beta = _powerlaw_args(alpha, beta)
+    noise = _checks.real("noise_variance", noise_variance, low=0.0)
+    n = _count("n", n)
+    if noise == 0.0:
+        return max(0.0, float(_powerlaw_functions()[2](alpha, beta))) ** 2
+    drisk = _powerlaw_functions()[1]
+    d = lambda s: drisk(s, alpha, beta, n, noise)  # noqa: E731
+    if d(0.0) >= 0:
+        return 0.0
+    hi = 1.0 - 2.0 ** -20
+    while d(hi) < 0:  # the bias term (1 - s)^(1 - beta) always wins near s = 1
+        hi = 1.0 - (1.0 - hi) / 16.0
+    return brentq(d, 0.0, hi, xtol=1e-300, rtol=4 * np.finfo(float).eps) ** 2
+
+
+# ---------------------------------------------------------------------------------------------
+# the N -> infinity reduction, symbolically
+# ---------------------------------------------------------------------------------------------
+
+_N, _n, _zs, _qs, _lam, _g = sp.symbols("N n z q lambda gamma", positive=True)
+#: the symbols of :func:`krr_limit`'s expressions
+KRR_SYMBOLS = {"N": _N, "n": _n, "z": _zs, "q": _qs, "lambda": _lam, "gamma": _g}
+
+
+@lru_cache(maxsize=1)
+def krr_limit() -> dict:
+    """sympy limits ``N -> oo``: ``kappa/gamma -> 1``, ``x -> q/n``, ``B_i -> (1 - L_i)^2``.
+
+    Also the differences between the paper's forms of ``x`` and ``B_i`` and the
+    rewritten forms this module evaluates (both simplify to 0).
+    """
+    L = _lam / (_lam + _g)
+    kappa = _g * (1 - _zs / _N)  # equation (2)
+    x = (_qs * (_N - 2 * _zs) + _zs**2) / (_n * (_N - _qs))
+    B = (1 - L) - kappa * L / (_lam + _g) * _N / (_N - _qs)
+    return {
+        "kappa/gamma": sp.limit(kappa / _g, _N, sp.oo),
+        "x": sp.limit(x, _N, sp.oo),
+        "B": sp.factor(sp.limit(B, _N, sp.oo)),
+        "B (rewritten)": sp.simplify(B - (1 - L) * (1 - L * (_N - _zs) / (_N - _qs))),
+        "x (rewritten)": sp.simplify(x - (_qs / _n + (_zs - _qs) ** 2 / (_n * (_N - _qs)))),
+    }
