@@ -54,8 +54,46 @@ def test_fixed_point_matches_an_independent_solve(n, N, ridge):
     # start the independent solver well away from the answer
     k2, g2 = independent_fixed_point(LAM, n, N, ridge, (kappa * 3.0, gamma / 2.0))
     assert abs(kappa - k2) <= REL * k2 and abs(gamma - g2) <= REL * g2
-    risk = rf.test_risk(LAM, V, NOISE, n, N, ridge)
-    assert abs(risk - paper_form_risk(LAM, V, NOISE, n, N, k2, g2)) <= REL * risk
+    ef = rf.eigenframework(LAM, V, NOISE, n, N, ridge)
+    # the paper's form computes 1 - x by cancellation: its own rounding is ~ M u / (1 - x)
+    # (this module's form has none; see the extended-precision test below)
+    cancellation = LAM.size * np.finfo(float).eps * ef.overfitting
+    assert abs(ef.test - paper_form_risk(LAM, V, NOISE, n, N, k2, g2)) <= (REL + cancellation) * ef.test
+
+
+@pytest.mark.parametrize("n,N,ridge", [(100, 100, 1e-12), (100, 99, 1e-12), (100, 101, 1e-10), (100, math.inf, 1e-12)])
+def test_risk_near_the_interpolation_peak_against_extended_precision(n, N, ridge):
+    """60-digit arithmetic (mpmath): the fixed point by bisection in gamma, the paper's formulas as written."""
+    import mpmath as mp
+
+    lam, v = rf.power_law(1.5, 1.3, 120)
+    with mp.workdps(60):
+        L = [mp.mpf(float(x)) for x in lam]
+        v2 = [mp.mpf(float(x)) ** 2 for x in v]
+        nn, d, s2 = mp.mpf(n), mp.mpf(ridge), mp.mpf(NOISE)
+        NN = mp.inf if math.isinf(N) else mp.mpf(N)
+        z = lambda g: mp.fsum(x / (x + g) for x in L)  # noqa: E731
+        ridge_of = lambda g: g * (1 - z(g) / NN) * (nn - z(g))  # noqa: E731  (equation (2) into (1))
+        g0 = mp.findroot(lambda g: z(g) - min(nn, NN), rf.eigenframework(lam, v, NOISE, n, N, 0.0).gamma,
+                         tol=mp.mpf(10) ** -55)
+        lo, hi = g0, 2 * g0
+        while ridge_of(hi) < d:
+            hi *= 2
+        for _ in range(220):
+            mid = (lo + hi) / 2
+            lo, hi = (mid, hi) if ridge_of(mid) < d else (lo, mid)
+        g = (lo + hi) / 2
+        k = g * (1 - z(g) / NN)
+        Ls = [x / (x + g) for x in L]
+        zz, q = mp.fsum(Ls), mp.fsum(a * a for a in Ls)
+        x = q / nn if NN == mp.inf else (q * (NN - 2 * zz) + zz**2) / (nn * (NN - q))
+        B = [(1 - a) ** 2 if NN == mp.inf else (1 - a) - k * a / (lx + g) * NN / (NN - q) for a, lx in zip(Ls, L)]
+        exact = float((mp.fsum(b * w for b, w in zip(B, v2)) + s2) / (1 - x))
+        kappa, gamma = float(k), float(g)
+    ef = rf.eigenframework(lam, v, NOISE, n, N, ridge)
+    rounding = lam.size * np.finfo(float).eps  # the sums' own rounding
+    assert abs(ef.gamma - gamma) <= rounding * gamma and abs(ef.kappa - kappa) <= rounding * kappa
+    assert abs(ef.test - exact) <= rounding * exact
 
 
 @pytest.mark.parametrize("n,N", [(50, 60), (60, 50), (100, 101), (101, 100), (100, math.inf), (300, 250), (250, 300)])

@@ -179,24 +179,36 @@ def _sums(p: _Problem, gamma):
 
 
 def _at_gamma(p: _Problem, gamma: float, ridge: float | None = None) -> Eigenframework:
-    """Everything at a given ``gamma`` (``z(gamma) <= min(n, N)``); ``ridge`` if known."""
+    """Everything at a given ``gamma`` (``z(gamma) <= min(n, N)``); ``ridge`` if known.
+
+    Cancellation-free forms: ``1 - x = (n - z)/n + (z - q)(N - z)/(n (N - q))`` (two
+    positive terms), ``z - q = sum L (1 - L)``, and with a known ridge the gaps from
+    the fixed point itself, ``n - z = delta/kappa`` and ``N - z = N kappa/gamma``.
+    """
     L, one_minus, z, q, zq = _sums(p, gamma)
     n, N = p.n, p.N
-    if math.isinf(N):
-        ratio = 1.0  # (N - z) / (N - q)
-        x = q / n
-        kappa = gamma
+    finite = math.isfinite(N)
+    if ridge is not None and ridge > 0 and gamma > 0:
+        if finite:
+            kappa = _accurate_kappa(gamma, ridge, z, n, N, n - z)
+            feat_gap = N * kappa / gamma  # N - z
+        else:
+            kappa = gamma
+        slack = ridge / kappa  # n - z
     else:
-        ratio = (N - z) / (N - q)
-        x = q / n + zq * zq / (n * (N - q))
-        kappa = gamma * (1.0 - z / N)
-    slack = n - z  # = delta / kappa
-    delta = kappa * slack
-    if ridge is not None and math.isfinite(N) and slack > 0:
-        kappa = _accurate_kappa(gamma, ridge, z, n, N, slack)
+        slack = n - z
+        feat_gap = N - z if finite else math.inf
+        kappa = gamma * feat_gap / N if finite else gamma
+    if finite:
+        ratio = feat_gap / (N - q)  # (N - z) / (N - q)
+        one_minus_x = slack / n + zq * ratio / n
+    else:
+        ratio = 1.0
+        one_minus_x = slack / n + zq / n
+    delta = kappa * slack if ridge is None else ridge
     B = one_minus * (1.0 - L * ratio)
     bias = float((B * p.v2).sum())  # v2 of a repeated entry is the total over its modes
-    e0 = math.inf if x >= 1.0 else 1.0 / (1.0 - x)
+    e0 = math.inf if one_minus_x <= 0.0 else 1.0 / one_minus_x
     inner = bias + p.noise
     test = e0 * inner if inner > 0 else 0.0
     train = (slack / n) ** 2 * test if math.isfinite(test) else (0.0 if slack == 0 else math.inf)
@@ -258,41 +270,46 @@ def _log_ridge(p: _Problem, t):
 
 
 def _solve_gamma(p: _Problem, ridge: float) -> float:
-    """The unique ``gamma`` with ``delta(gamma) = ridge > 0`` (safeguarded Newton in ``log gamma``)."""
+    """The unique ``gamma`` with ``delta(gamma) = ridge > 0``: safeguarded Newton.
+
+    The unknown is ``x`` with ``log gamma = log gamma_0 + e^x`` (``x = log gamma`` when
+    ``gamma_0 = 0``): every real ``x`` lies inside the domain, and near the ridgeless end,
+    where ``delta`` vanishes linearly in ``log gamma - log gamma_0``, ``log delta`` is
+    linear in ``x``, so tiny ridges converge as fast as large ones.
+    """
+    eps = np.finfo(float).eps
     target = math.log(ridge)
-    t0 = _ridgeless_gamma(p)
-    # a start inside the domain: above gamma_0, and where the ridge term is of its own scale
-    t = max(math.log(t0) + 1.0 if t0 > 0 else -math.inf, math.log(ridge / p.n))
-    if not math.isfinite(t):
-        t = math.log(ridge / p.n)
-    g, s = _log_ridge(p, t)
-    g -= target
-    # bracket [a, b] with g(a) < 0 < g(b); slope >= 1 inside the domain gives one-step brackets
-    if g > 0:
-        b, a = t, t - g - 1.0
-        while True:
-            ga, _ = _log_ridge(p, a)
-            if ga - target < 0:
-                break
-            a -= (ga - target) + 1.0
+    g0 = _ridgeless_gamma(p)
+    if g0 > 0:
+        t0 = math.log(g0)
+        to_t = lambda x: t0 + math.exp(x)  # noqa: E731
+        dt_dx = math.exp
+        x = 0.0
     else:
-        a, b = t, t - g + 1.0
+        to_t = lambda x: x  # noqa: E731
+        dt_dx = lambda x: 1.0  # noqa: E731
+        x = math.log(ridge / p.n)
+    lo, hi = -math.inf, math.inf  # g(lo) < 0 < g(hi)
     for _ in range(200):
-        g, s = _log_ridge(p, t)
+        t = to_t(x)
+        g, slope = _log_ridge(p, t)
         g -= target
         if g == 0.0:
             return math.exp(t)
         if g < 0:
-            a = t
+            lo = x
         else:
-            b = t
-        step = g / s if math.isfinite(g) else math.inf
-        new = t - step
-        if not (a < new < b):
-            new = 0.5 * (a + b)
-        if abs(new - t) <= 4 * np.finfo(float).eps * max(1.0, abs(t)) or b - a <= 4 * np.finfo(float).eps * max(1.0, abs(a)):
-            return math.exp(new)
-        t = new
+            hi = x
+        step = g / (slope * dt_dx(x)) if math.isfinite(g) else math.inf
+        new = x - step
+        if not (lo < new < hi):
+            if math.isfinite(lo) and math.isfinite(hi):
+                new = 0.5 * (lo + hi)
+            else:  # one side only: move towards the other by a bounded step
+                new = x + (4.0 if g < 0 else -4.0)
+        if abs(to_t(new) - t) <= 4 * eps * max(1.0, abs(t)):
+            return math.exp(to_t(new))
+        x = new
     raise RuntimeError("the eigenframework fixed point did not converge in 200 Newton steps")  # pragma: no cover
 
 
