@@ -852,6 +852,76 @@ def _mt_cells(res: _MTResult, note) -> list:
     return [feats, _fmt_list(theory, 6), sim_text, zt]
 
 
+def _count_or_inf_parser(text: str) -> float:
+    allowed = "an integer >= 1 or inf"
+    t = text.strip().lower()
+    if t in ("inf", "infinity"):
+        return math.inf
+    try:
+        v = int(t, 10)
+    except ValueError:
+        raise ValueError(allowed) from None
+    if v < 1:
+        raise ValueError(allowed)
+    return float(v)
+
+
+def _ridge_parser(text: str):
+    allowed = "a finite number >= 0, or opt (the eigenframework's optimal ridge)"
+    t = text.strip().lower()
+    if t in ("opt", "optimal"):
+        return "opt"
+    return _real_parser(low=0.0, allowed=allowed)(t)
+
+
+def _rf_draws(budget) -> int:
+    return budget.pick(quick=400, full=4000)
+
+
+def _rf_check(point: dict) -> None:
+    if point["ridge"] == 0.0 and point["n"] == point["features"]:
+        raise ValueError(f"ridge=0 with n = features = {point['n']:g} is the interpolation threshold, where the "
+                         "risk is infinite; give a ridge > 0 or move n or features")
+    if not point["beta"] > 0:
+        raise ValueError(f"beta must be > 0 (a square-summable target needs beta > 1), got {point['beta']}")
+
+
+@dataclass(frozen=True)
+class _RFResult:
+    ridge: float
+    theory: object  # theory.random_features.Eigenframework
+    test: float
+    test_se: float
+    train: float
+    train_se: float
+
+
+def _rf_compute(point: dict, budget, seed: int) -> _RFResult:
+    """Random-feature ridge regression at one grid point: eigenframework vs Monte Carlo (Simon et al. 2024)."""
+    from simulations.random_features import rf_risk
+    from theory import random_features as th
+
+    from .simon2024 import point_seed
+
+    lam, v = th.power_law(point["alpha"], point["beta"], point["modes"])
+    n, N, noise = point["n"], point["features"], point["noise"]
+    if point["ridge"] == "opt":
+        ef = th.optimal_ridge(lam, v, noise, n, N, full=True)
+    else:
+        ef = th.eigenframework(lam, v, noise, n, N, point["ridge"])
+    run = rf_risk(lam, v, noise, int(n), N, np.array([ef.ridge]), _rf_draws(budget),
+                  point_seed(seed, point["alpha"], point["beta"], noise, n, N, ef.ridge))
+    return _RFResult(ef.ridge, ef, float(run.test_mean[0]), float(run.test_stderr[0]), float(run.train_mean[0]),
+                     float(run.train_stderr[0]))
+
+
+def _rf_cells(res: _RFResult, note) -> list:
+    th = res.theory
+    z = (res.test - th.test) / res.test_se if res.test_se > 0 else math.nan
+    return [_fmt(res.ridge, 4), _fmt(th.test, 6), f"{_fmt(res.test, 6)} ± {_fmt(res.test_se, 2)}", f"{z:+.2f}",
+            _fmt(th.train, 4), f"{_fmt(res.train, 4)} ± {_fmt(res.train_se, 2)}"]
+
+
 TOPICS: dict[str, Topic] = {
     "self_distillation": Topic(
         name="self_distillation",
@@ -916,6 +986,29 @@ TOPICS: dict[str, Topic] = {
         cells=_mt_cells,
         budget_text=_mt_budget_text,
         check=_mt_check,
+    ),
+    "random_features": Topic(
+        name="random_features",
+        description="random-feature ridge regression: eigenframework vs Monte Carlo (Simon et al. 2024)",
+        params=(
+            Param("alpha", 1.5, _real_parser(low=0.0, low_open=True, allowed="a finite number > 0"),
+                  "a finite number > 0 (eigenvalues i^-alpha)"),
+            Param("beta", 1.5, _real_parser(low=0.0, low_open=True, allowed="a finite number > 0"),
+                  "a finite number > 0 (target v_i^2 = i^-beta)"),
+            Param("noise", 0.05, _real_parser(low=0.0, allowed="a finite number >= 0"), "a finite number >= 0"),
+            Param("n", 64.0, _int_parser(low=1, allowed="an integer >= 1"),
+                  "an integer >= 1", show=lambda v: f"{v:g}"),
+            Param("features", 128.0, _count_or_inf_parser, "an integer >= 1 or inf", show=lambda v: f"{v:g}"),
+            Param("ridge", "opt", _ridge_parser, "a finite number >= 0, or opt",
+                  show=lambda v: v if isinstance(v, str) else f"{v:g}"),
+            Param("modes", 200, _int_parser(low=1, allowed="an integer >= 1"), "an integer >= 1"),
+        ),
+        compute=_rf_compute,
+        replicates=_rf_draws,
+        columns=("ridge δ", "theory risk", "simulation ± se", "z", "theory train", "simulation train ± se"),
+        cells=_rf_cells,
+        budget_text=lambda budget: f"{_rf_draws(budget)} draws of data and features per point",
+        check=_rf_check,
     ),
 }
 

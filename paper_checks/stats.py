@@ -317,6 +317,46 @@ def slope_agreement(x, y, y_stderr, predicted_slope: float, rival_slope: float, 
     )
 
 
+def richardson_agreement(sizes, values, predicted, rival, *, order: float, rival_name: str) -> TestResult:
+    """A deterministic sequence converging as ``C size^-order``, judged by its extrapolated limit.
+
+    ``sizes`` grow by a constant ratio ``r``.  Richardson extrapolation of consecutive
+    pairs, ``e_k = (r^order v_{k+1} - v_k) / (r^order - 1)``, removes the leading term; the
+    last extrapolant is the observed limit and its error is estimated by its change
+    from the previous one, ``|e_last - e_prev|`` (which bounds the error when the next
+    term is of higher order), plus the floating-point bound of the values.  Needs at
+    least three sizes.
+    """
+    x = _arr("sizes", sizes)
+    v = _arr("values", values)
+    _shapes(sizes=x, values=v)
+    if x.size < 3:
+        raise ValueError("Richardson extrapolation with an error estimate needs at least 3 sizes")
+    ratios = x[1:] / x[:-1]
+    if np.any(ratios <= 1) or not np.allclose(ratios, ratios[0], rtol=1e-12):
+        raise ValueError("sizes must grow by a constant ratio > 1")
+    f = ratios[0] ** float(order)
+    ext = (f * v[1:] - v[:-1]) / (f - 1.0)
+    limit = float(ext[-1])
+    tol = abs(ext[-1] - ext[-2]) + float(fp_tolerance(np.abs(v).max(), dimension=1, repetitions=4))
+    t_theory = abs(limit - float(predicted)) / tol
+    t_rival = abs(limit - float(rival)) / tol
+    return TestResult(
+        kind="richardson",
+        observed=np.array([limit]),
+        predicted=np.array([float(predicted)]),
+        tolerance=np.array([tol]),
+        statistic=float(t_theory),
+        threshold=1.0,
+        agrees=bool(t_theory <= 1.0),
+        rival_name=rival_name,
+        rival_prediction=np.array([float(rival)]),
+        rival_statistic=float(t_rival),
+        rival_rejected=bool(t_rival > 1.0),
+        detail=f"limit extrapolated at order {order:g} from {x.size} sizes: {limit:.6g}",
+    )
+
+
 def monotone(differences, differences_stderr, *, direction: str, rival_name: str = "no trend") -> TestResult:
     """Monotonicity of a sequence of estimates, tested on its consecutive differences.
 

@@ -222,3 +222,65 @@ def test_wrong_rate_fails(monkeypatch):
 
     monkeypatch.setattr(mtd, "convergence_rate", half_order)
     assert run("jia2022/discretisation-rate").verdict == "fail"
+
+
+# ---------------------------------------------------------------- simon2024: wrong random-feature theories fail
+
+from paper_checks import simon2024  # noqa: E402
+from theory import random_features as rft  # noqa: E402
+
+
+def test_kernel_risk_taken_for_random_features_fails(monkeypatch):
+    real = rft.test_risk
+    monkeypatch.setattr(rft, "test_risk", lambda lam, v, s2, n, N, d, multiplicities=None:
+                        real(lam, v, s2, n, float("inf"), d, multiplicities))
+    assert run("simon2024/rf-risk-matches-monte-carlo").verdict == "fail"
+
+
+def test_unsquared_training_factor_fails(monkeypatch):
+    real = rft.eigenframework
+
+    def wrong(*a, **k):
+        ef = real(*a, **k)
+        return ef.__class__(**{**ef.__dict__, "train": ef.test * float(np.sqrt(ef.fitting_ratio))})
+
+    monkeypatch.setattr(rft, "eigenframework", wrong)
+    assert run("simon2024/train-risk-matches-monte-carlo").verdict == "fail"
+
+
+def test_a_fixed_relative_bias_fails_the_finite_size_claim(monkeypatch):
+    real = rft.test_risk
+    monkeypatch.setattr(rft, "test_risk", lambda *a, **k: real(*a, **k) * 0.99)
+    assert run("simon2024/finite-size-gap").verdict == "fail"
+
+
+def test_a_fixed_ridge_instead_of_the_optimal_one_fails_monotonicity(monkeypatch):
+    fixed = simon2024.MONO_FIXED_RIDGE
+    monkeypatch.setattr(rft, "optimal_ridge", lambda lam, v, s2, n, N, *a, **k:
+                        (fixed, rft.test_risk(lam, v, s2, n, N, fixed)))
+    assert run("simon2024/more-features-better").verdict == "fail"
+    assert run("simon2024/more-data-better").verdict == "fail"
+
+
+def test_wrong_optimal_fitting_ratio_fails(monkeypatch):
+    monkeypatch.setattr(rft, "powerlaw_optimal_fitting_ratio",
+                        lambda a, b, noise=0.0, n=1.0: max(0.0, (a - b) / a) ** 2)
+    assert run("simon2024/optimal-fitting-ratio-continuum").verdict == "fail"
+
+
+def test_wrong_ridge_effect_fails_the_zero_ridge_claim(monkeypatch):
+    real = rft.test_risk
+    # a theory in which ridge barely matters: the risk at ridge d is the ridgeless risk plus d/100
+    monkeypatch.setattr(rft, "test_risk", lambda lam, v, s2, n, N, d, m=None: real(lam, v, s2, n, N, 0.0, m) + d / 100)
+    assert run("simon2024/zero-ridge-optimal-noiseless").verdict == "fail"
+
+
+def test_relu_spectrum_without_multiplicities_fails(monkeypatch):
+    real = simon2024.sim.relu_eigensystem
+
+    def wrong(*a, **k):
+        lam, mult, coef = real(*a, **k)
+        return lam, np.ones_like(mult), coef
+
+    monkeypatch.setattr(simon2024.sim, "relu_eigensystem", wrong)
+    assert run("simon2024/relu-features-gaussian-equivalence").verdict == "fail"

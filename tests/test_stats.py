@@ -173,3 +173,28 @@ def test_clopper_pearson_matches_beta_quantiles_and_edges():
     assert lo == 0.0 and hi == pytest.approx(1 - 0.025 ** (1 / 10), rel=1e-12)
     with pytest.raises(ValueError):
         stats.clopper_pearson(3, 2, 0.9)
+
+
+def test_richardson_recovers_a_limit_and_rejects_a_wrong_one():
+    n = np.array([100.0, 200.0, 400.0, 800.0])
+    values = 0.25 + 3.0 / n + 40.0 / n**2  # limit 0.25, leading order 1/n, next order 1/n^2
+    res = stats.richardson_agreement(n, values, 0.25, 0.2, order=1.0, rival_name="wrong limit")
+    assert res.agrees and res.rival_rejected
+    assert abs(res.observed[0] - 0.25) <= res.tolerance[0]
+    # the extrapolated limit carries the next-order error only (40/(n1 n2) at the last pair)
+    assert abs(res.observed[0] - 0.25) < 3.0 / n[-1]
+    wrong = stats.richardson_agreement(n, values, 0.26, 0.25, order=1.0, rival_name="the true limit")
+    assert not wrong.agrees and not wrong.rival_rejected
+
+
+def test_richardson_with_the_wrong_order_does_not_agree():
+    n = np.array([100.0, 200.0, 400.0, 800.0])
+    values = 0.25 + 3.0 / np.sqrt(n)  # order 1/2, extrapolated as if order 1
+    res = stats.richardson_agreement(n, values, 0.25, 0.0, order=1.0, rival_name="zero")
+    assert not res.agrees
+
+
+@pytest.mark.parametrize("sizes", [[1.0, 2.0], [1.0, 2.0, 3.0], [2.0, 1.0, 0.5]])
+def test_richardson_bad_sizes(sizes):
+    with pytest.raises(ValueError):
+        stats.richardson_agreement(sizes, np.ones(len(sizes)), 1.0, 0.0, order=1.0, rival_name="r")

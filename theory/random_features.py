@@ -300,13 +300,19 @@ def _solve_gamma(p: _Problem, ridge: float) -> float:
             lo = x
         else:
             hi = x
-        step = g / (slope * dt_dx(x)) if math.isfinite(g) else math.inf
-        new = x - step
+        if not math.isfinite(g):  # rounding put t just outside the domain: move inwards
+            new = x + 1.0
+        else:
+            new = x - g / (slope * dt_dx(x))
+            if g < 0 and to_t(new) > t - g + 1.0:
+                # slope >= 1 in t: the root lies below t + |g|, so cap the step there (no overflow)
+                cap = t - g + 1.0
+                new = math.log(cap - t0) if g0 > 0 else cap
         if not (lo < new < hi):
             if math.isfinite(lo) and math.isfinite(hi):
                 new = 0.5 * (lo + hi)
             else:  # one side only: move towards the other by a bounded step
-                new = x + (4.0 if g < 0 else -4.0)
+                new = x + (1.0 if g < 0 else -1.0)
         if abs(to_t(new) - t) <= 4 * eps * max(1.0, abs(t)):
             return math.exp(to_t(new))
         x = new
@@ -417,20 +423,23 @@ def optimal_ridge(eigenvalues, target_coefficients, noise_variance, n, features,
 # ---------------------------------------------------------------------------------------------
 
 
+#: Gauss-Legendre nodes of the power-law tail quadrature (:func:`power_law`)
+TAIL_NODES = 32
+
+
 def power_law(alpha, beta, modes, *, tail=False):
     """``(lambda, v)`` with ``lambda_i = i^-alpha`` and ``v_i = i^(-beta/2)``, ``i = 1..modes``.
 
-    ``tail=True`` returns ``(lambda, v, multiplicities)`` with one more entry standing
-    for all the modes ``i > modes``: multiplicity ``m`` and eigenvalue ``mu`` matching
-    the tail's first two moments, ``m mu = zeta(alpha, modes+1)`` and
-    ``m mu^2 = zeta(2 alpha, modes+1)``, and ``v^2 = zeta(beta, modes+1)``.  The tail's
-    learnabilities are ``L_i = lambda_i/(lambda_i + gamma)`` with ``lambda_i << gamma``,
-    so ``z`` and ``q`` see it through those moments (to relative order
-    ``(mu/gamma)^2``) and the bias through its total ``v^2``.  Requires
-    ``alpha > 1/2`` and ``beta > 1`` (finite tail sums).
+    ``tail=True`` returns ``(lambda, v, multiplicities)`` with :data:`TAIL_NODES` more
+    entries standing for all the modes ``i > modes``: the sum over the tail of any
+    smooth function of ``(lambda_i, v_i^2)`` is replaced by the integral over
+    ``i > modes + 1/2`` (midpoint rule, error ``O(f'')``, relative ``modes^-2``), computed by
+    Gauss-Legendre quadrature in ``u`` with ``i = (modes + 1/2) u^-p``,
+    ``p = 1/(min(alpha, beta) - 1)``, which makes the integrands of ``z``, ``q`` and the
+    bias smooth in ``u``.  Node ``k`` becomes an entry with eigenvalue ``i_k^-alpha``,
+    multiplicity ``w_k`` (the quadrature weight times ``di/du``) and target mass
+    ``v^2 = w_k i_k^-beta``.  Requires ``alpha > 1`` and ``beta > 1`` (finite tail sums).
     """
-    from scipy.special import zeta
-
     alpha = _checks.real("alpha", alpha, low=0.0, low_open=True)
     beta = _checks.real("beta", beta)
     modes = _checks.integer("modes", modes, 1)
@@ -438,11 +447,16 @@ def power_law(alpha, beta, modes, *, tail=False):
     lam, v = i ** -alpha, i ** (-beta / 2.0)
     if not tail:
         return lam, v
-    if alpha <= 0.5 or beta <= 1:
-        raise ValueError(f"tail=True needs alpha > 1/2 and beta > 1, got alpha={alpha}, beta={beta}")
-    m1, m2, t2 = (float(zeta(x, modes + 1)) for x in (alpha, 2 * alpha, beta))
-    return (np.append(lam, m2 / m1), np.append(v, math.sqrt(t2)),
-            np.append(np.ones(modes), m1 * m1 / m2))
+    if alpha <= 1 or beta <= 1:
+        raise ValueError(f"tail=True needs alpha > 1 and beta > 1, got alpha={alpha}, beta={beta}")
+    x, wq = np.polynomial.legendre.leggauss(TAIL_NODES)
+    u, wu = 0.5 * (x + 1.0), 0.5 * wq
+    p = 1.0 / (min(alpha, beta) - 1.0)
+    start = modes + 0.5
+    it = start * u**-p
+    w = wu * p * start * u ** (-p - 1.0)  # di = p start u^(-p-1) du
+    return (np.append(lam, it**-alpha), np.append(v, np.sqrt(w * it**-beta)),
+            np.append(np.ones(modes), w))
 
 
 # The continuum power law, symbolically.  I(a, b) = int_0^inf u^(a-1) (1 + u^alpha)^-b du
