@@ -909,7 +909,7 @@ def _rf_compute(point: dict, budget, seed: int) -> _RFResult:
         ef = th.optimal_ridge(lam, v, noise, n, N, full=True)
     else:
         ef = th.eigenframework(lam, v, noise, n, N, point["ridge"])
-    run = rf_risk(lam, v, noise, int(n), N, np.array([ef.ridge]), _rf_draws(budget),
+    run = rf_risk(lam, v, noise, int(n), N if math.isinf(N) else int(N), np.array([ef.ridge]), _rf_draws(budget),
                   point_seed(seed, point["alpha"], point["beta"], noise, n, N, ef.ridge))
     return _RFResult(ef.ridge, ef, float(run.test_mean[0]), float(run.test_stderr[0]), float(run.train_mean[0]),
                      float(run.train_stderr[0]))

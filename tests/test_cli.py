@@ -190,6 +190,17 @@ BAD_ARGS = [
     ["explore", "martingale_td", "lam=0"],
     ["explore", "martingale_td", "lam=1"],
     ["explore", "martingale_td", "lam=abc"],
+    ["explore", "random_features", "n=0"],
+    ["explore", "random_features", "n=2.5"],
+    ["explore", "random_features", "features=0"],
+    ["explore", "random_features", "features=-inf"],
+    ["explore", "random_features", "ridge=-1"],
+    ["explore", "random_features", "ridge=best"],
+    ["explore", "random_features", "noise=-0.1"],
+    ["explore", "random_features", "alpha=0"],
+    ["explore", "random_features", "beta=nan"],
+    ["explore", "random_features", "modes=0"],
+    ["explore", "random_features", "ridge=0", "n=64", "features=64"],
     ["cache"],
     ["cache", "wipe"],
 ]
@@ -517,3 +528,15 @@ def test_explore_martingale_td_bad_values_one_line(capsys):
     code, _, err = run(capsys, "explore", "martingale_td", "lam=1.5")
     assert_usage_error(code, err)
     assert "lam must be a number in (0, 1)" in err
+
+
+def test_explore_random_features_is_deterministic_per_seed_and_agrees(capsys):
+    argv = ["explore", "random_features", "features=32,inf", "ridge=opt,0.1", "modes=100", "--budget", "quick"]
+    code1, out1, _ = run(capsys, *argv, "--seed", "1")
+    code2, out2, _ = run(capsys, *argv, "--seed", "1")
+    code3, out3, _ = run(capsys, *argv, "--seed", "2")
+    assert code1 == code2 == code3 == 0
+    assert out1 == out2 and out1 != out3
+    for text in ("theory risk", "simulation ± se", "ridge δ", "400 draws", "inf", "opt"):
+        assert text in out1
+    assert "Traceback" not in out1
