@@ -131,7 +131,7 @@ GAP_RIDGE = 0.05
 )
 def _gap(budget: Budget, seed: int) -> Evidence:
     lam, v = task()
-    draws = budget.pick(quick=20000, full=200000)
+    draws = budget.pick(quick=8000, full=80000)
     gap, se = [], []
     for n in GAP_SIZES:
         run = _mc(lam, v, NOISE, n, 2 * n, [GAP_RIDGE], draws, seed)
