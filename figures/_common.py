@@ -63,8 +63,12 @@ def parallel_map(fn, items, max_workers=None) -> list:
     item, the map runs serially.  ``fn`` must not call numba ``parallel`` kernels
     (a forked child must not use the parent's thread pool).
     """
+    from paper_checks.sweep import in_worker
+
     items = list(items)
     n = min(len(items), workers() if max_workers is None else max_workers)
+    if in_worker():  # already one of several sweep workers: no nested pool
+        n = 1
     if n <= 1 or "fork" not in multiprocessing.get_all_start_methods():
         return [fn(x) for x in items]
     with ProcessPoolExecutor(max_workers=n, mp_context=multiprocessing.get_context("fork")) as pool:

@@ -158,7 +158,7 @@ class Claim:
 REGISTRY: dict[str, Claim] = {}
 
 #: modules of this package that are not papers; every other module registers claims
-FRAMEWORK_MODULES = frozenset({"claims", "stats", "cli", "report", "__main__"})
+FRAMEWORK_MODULES = frozenset({"claims", "stats", "cli", "report", "sweep", "__main__"})
 
 
 def paper_modules() -> list[str]:

@@ -13,6 +13,7 @@ or a check or figure crashed, 2 a usage error, 130 interrupted.  Set
 from __future__ import annotations
 
 import argparse
+import functools
 import datetime as _dt
 import fnmatch
 import importlib
@@ -348,27 +349,53 @@ class _Progress:
         return False
 
 
-def _run_verify(selected, budget, seed: int, rate: float) -> list[_Outcome]:
+def _verify_task(claim_id: str, budget: str, seed: int, rate: float, family_size: int):
+    """One claim (picklable for sweep workers): ``(evidence, error, seconds)``."""
     from . import claims as _claims
 
-    outcomes: list[_Outcome] = []
+    t0 = time.perf_counter()
+    try:
+        claim = _claims.load_all()[claim_id]
+        # one claim at a time so a crashing check is reported and the rest still run;
+        # family_size keeps the Bonferroni split over the whole selection
+        [(_, ev)] = _claims.run_claims([claim], budget, seed, rate=rate, family_size=family_size)
+        return ev, None, ev.runtime_s
+    except Exception as exc:  # a defect in a check: report, keep going, exit 1
+        if _debug():
+            traceback.print_exc()
+        return None, _one_line(f"{type(exc).__name__}: {exc}"), time.perf_counter() - t0
+
+
+def _run_verify(selected, budget, seed: int, rate: float, args=None) -> list[_Outcome]:
+    outcomes: list = [None] * len(selected)
+    task = functools.partial(_verify_task, budget=budget.value, seed=seed, rate=rate, family_size=len(selected))
     with _Progress(len(selected), "verify") as progress:
-        for c in selected:
-            progress.start(c.id)
-            t0 = time.perf_counter()
-            try:
-                # one claim at a time so a crashing check is reported and the rest still run;
-                # family_size keeps the Bonferroni split over the whole selection
-                [(_, ev)] = _claims.run_claims([c], budget, seed, rate=rate, family_size=len(selected))
-                out = _Outcome(c, ev, runtime_s=ev.runtime_s)
-            except Exception as exc:  # a defect in a check: report, keep going, exit 1
-                if _debug():
-                    traceback.print_exc()
-                out = _Outcome(c, None, error=_one_line(f"{type(exc).__name__}: {exc}"),
-                               runtime_s=time.perf_counter() - t0)
-            outcomes.append(out)
-            progress.finish(c.id, out.verdict, out.runtime_s)
+        def done(i, result):
+            ev, error, seconds = result
+            outcomes[i] = _Outcome(selected[i], ev, error=error, runtime_s=seconds) if ev is None \
+                else _Outcome(selected[i], ev, runtime_s=seconds)
+            progress.finish(selected[i].id, outcomes[i].verdict, seconds)
+
+        if args is None or (args.workers == 1 and args.scheduler is None):
+            for i, c in enumerate(selected):  # in this process (claims from the live registry)
+                progress.start(c.id)
+                t0 = time.perf_counter()
+                try:
+                    [(_, ev)] = _run_claims_here(c, budget, seed, rate, len(selected))
+                    done(i, (ev, None, ev.runtime_s))
+                except Exception as exc:  # a defect in a check: report, keep going, exit 1
+                    if _debug():
+                        traceback.print_exc()
+                    done(i, (None, _one_line(f"{type(exc).__name__}: {exc}"), time.perf_counter() - t0))
+        else:
+            _sweep(task, [c.id for c in selected], args, done)
     return outcomes
+
+
+def _run_claims_here(c, budget, seed, rate, family_size):
+    from . import claims as _claims
+
+    return _claims.run_claims([c], budget, seed, rate=rate, family_size=family_size)
 
 
 def _verify_table(outcomes, budget, seed, rate):
@@ -477,7 +504,7 @@ def cmd_verify(args) -> int:
     if not selected:
         raise UsageError("no claims are registered; nothing to verify (see 'theorycheck list')")
     budget = args.budget or _claims.Budget.QUICK
-    outcomes = _run_verify(selected, budget, args.seed, args.rate)
+    outcomes = _run_verify(selected, budget, args.seed, args.rate, args)
     _console().print(_verify_table(outcomes, budget, args.seed, args.rate))
     if report is not None:
         date = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
@@ -532,32 +559,45 @@ def cmd_figures(args) -> int:
         return 0
     os.environ.setdefault("MPLBACKEND", "Agg")
     budget = args.budget or _claims.Budget.QUICK
-    failed = 0
+    task = functools.partial(_figure_task, budget=budget.value, out_dir=str(out_dir), seed=args.seed)
+    results: list = [None] * len(chosen)
     with _Progress(len(chosen), "figures") as progress:
-        for name in chosen:
-            progress.start(name)
-            t0 = time.perf_counter()
-            status = "ok"
-            try:
-                mod = importlib.import_module(f"figures.{name}")
-                kwargs = {}
-                if args.seed is not None:
-                    if "seed" in inspect.signature(mod.make).parameters:
-                        kwargs["seed"] = args.seed
-                    else:
-                        print(f"{name}: takes no seed; --seed ignored", file=sys.stderr)
-                paths = mod.make(budget, out_dir, **kwargs)
-                for p in paths or ():
-                    print(p)
-                sys.stdout.flush()
-            except Exception as exc:  # a defect in a figure script: report, keep going, exit 1
-                if _debug():
-                    traceback.print_exc()
-                failed += 1
-                status = "error"
-                print(f"{PROG}: figure {name} failed: {_one_line(f'{type(exc).__name__}: {exc}')}", file=sys.stderr)
-            progress.finish(name, status, time.perf_counter() - t0)
-    return 1 if failed else 0
+        def done(i, result):
+            results[i] = result
+            paths, error, seconds, note = result
+            if note:
+                print(note, file=sys.stderr)
+            if error is not None:
+                print(f"{PROG}: figure {chosen[i]} failed: {error}", file=sys.stderr)
+            progress.finish(chosen[i], "ok" if error is None else "error", seconds)
+
+        _sweep(task, chosen, args, done)
+    for paths, error, _, _ in results:  # stdout in the scripts' order, whatever the completion order
+        for p in paths:
+            print(p)
+    sys.stdout.flush()
+    return 1 if any(r[1] is not None for r in results) else 0
+
+
+def _figure_task(name: str, budget: str, out_dir: str, seed):
+    """One figure script (picklable for sweep workers): ``(paths, error, seconds, note)``."""
+    os.environ.setdefault("MPLBACKEND", "Agg")
+    t0 = time.perf_counter()
+    note = None
+    try:
+        mod = importlib.import_module(f"figures.{name}")
+        kwargs = {}
+        if seed is not None:
+            if "seed" in inspect.signature(mod.make).parameters:
+                kwargs["seed"] = seed
+            else:
+                note = f"{name}: takes no seed; --seed ignored"
+        paths = [str(p) for p in (mod.make(budget, Path(out_dir), **kwargs) or ())]
+        return paths, None, time.perf_counter() - t0, note
+    except Exception as exc:  # a defect in a figure script: report, keep going, exit 1
+        if _debug():
+            traceback.print_exc()
+        return [], _one_line(f"{type(exc).__name__}: {exc}"), time.perf_counter() - t0, note
 
 
 # --------------------------------------------------------------------------- explore
@@ -1040,6 +1080,15 @@ def parse_assignments(topic: Topic, items) -> dict[str, list]:
     return given
 
 
+def _explore_task(topic: str, budget: str, seed: int, point: dict):
+    """One grid point (picklable for sweep workers): ``(result, seconds)``."""
+    from . import claims as _claims
+
+    t0 = time.perf_counter()
+    result = TOPICS[topic].compute(point, _claims.Budget.parse(budget), seed)
+    return result, time.perf_counter() - t0
+
+
 def cmd_explore(args) -> int:
     from rich.table import Table
 
@@ -1059,15 +1108,16 @@ def cmd_explore(args) -> int:
         for values in grid:
             topic.check(dict(fixed, **dict(zip(varied, values))))
 
-    rows = []
+    points = [dict(fixed, **dict(zip(varied, values))) for values in grid]
+    labels = [" ".join(f"{k}={show[k](v)}" for k, v in zip(varied, values)) or "defaults" for values in grid]
+    results: list = [None] * len(grid)
     with _Progress(len(grid), "explore") as progress:
-        for values in grid:
-            point = dict(fixed, **dict(zip(varied, values)))
-            label = " ".join(f"{k}={show[k](v)}" for k, v in zip(varied, values)) or "defaults"
-            progress.start(label)
-            t0 = time.perf_counter()
-            rows.append((values, topic.compute(point, budget, seed)))
-            progress.finish(label, "done", time.perf_counter() - t0)
+        def done(i, result):
+            results[i] = result[0]
+            progress.finish(labels[i], "done", result[1])
+
+        _sweep(functools.partial(_explore_task, topic.name, budget.value, seed), points, args, done)
+    rows = list(zip(grid, results))
 
     fixed_text = ", ".join(f"{k}={show[k](v)}" for k, v in fixed.items())
     sizes_text = (topic.budget_text(budget) if topic.budget_text is not None
@@ -1137,6 +1187,37 @@ def cmd_cache(args) -> int:
 
 # --------------------------------------------------------------------------- parser and main
 
+def _workers(text: str) -> int:
+    try:
+        v = int(text, 10)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {text!r}") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {text!r}")
+    return v
+
+
+def _scheduler(text: str) -> str:
+    from .sweep import check_scheduler
+
+    try:
+        return check_scheduler(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a dask scheduler address like tcp://host:8786, got {text!r}") \
+            from None
+
+
+def _sweep(fn, items, args, on_done):
+    """:func:`paper_checks.sweep.run_map` with the command's ``--workers``/``--scheduler``."""
+    from .sweep import run_map
+
+    try:
+        return run_map(fn, items, workers=getattr(args, "workers", 1), scheduler=getattr(args, "scheduler", None),
+                       on_done=on_done)
+    except ConnectionError as exc:
+        raise UsageError(f"--scheduler: {_one_line(exc)}") from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog=PROG, description="Numerical checks of machine-learning theory papers.",
                      epilog="Exit status: 0 ok, 1 a claim did not pass or a check crashed, 2 usage error.")
@@ -1145,6 +1226,13 @@ def build_parser() -> argparse.ArgumentParser:
     def budget_opt(p):
         p.add_argument("--budget", type=_budget, default=None, metavar="quick|full",
                        help="sample sizes: quick (minutes, what CI runs; default) or full (paper scale)")
+
+    def sweep_opts(p, what):
+        p.add_argument("--workers", type=_workers, default=1, metavar="N",
+                       help=f"run the {what} on N local worker processes (default 1: in this process); "
+                            "results are identical whatever N")
+        p.add_argument("--scheduler", type=_scheduler, default=None, metavar="ADDRESS",
+                       help=f"run the {what} on an existing dask.distributed cluster, e.g. tcp://host:8786")
 
     p = sub.add_parser("list", help="list the claims", description="List the claims (id, paper, where, statement).")
     p.add_argument("patterns", nargs="*", metavar="PATTERN", help="claim id glob or prefix (e.g. a paper key)")
@@ -1161,6 +1249,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also write the results as Markdown (.md) or JSON (.json)")
     p.add_argument("--rate", type=_rate, default=DEFAULT_RATE, metavar="R",
                    help=f"family-wise false-alarm rate in (0, 1), split over the claims run (default {DEFAULT_RATE:g})")
+    sweep_opts(p, "claims")
     p.set_defaults(func=cmd_verify)
 
     p = sub.add_parser("figures", help="draw the papers' figures",
@@ -1170,6 +1259,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default=None, metavar="DIR", help="output folder (default figures/out, created if needed)")
     p.add_argument("--seed", type=_seed, default=None, metavar="N",
                    help="integer seed in [0, 2**63 - 1], for figure scripts that take one")
+    sweep_opts(p, "figure scripts")
     p.set_defaults(func=cmd_figures)
 
     p = sub.add_parser("explore", help="sweep parameters: theory against simulation",
@@ -1183,6 +1273,7 @@ def build_parser() -> argparse.ArgumentParser:
     budget_opt(p)
     p.add_argument("--seed", type=_seed, default=None, metavar="N",
                    help=f"integer seed in [0, 2**63 - 1] (default {DEFAULT_SEED})")
+    sweep_opts(p, "grid points")
     p.set_defaults(func=cmd_explore)
 
     p = sub.add_parser("cache", help="show or clear the simulation cache",

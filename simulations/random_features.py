@@ -58,8 +58,10 @@ degree-2 harmonic.  A draw is ``W`` (finite ``N`` only), the training inputs (``
 normals, rows normalised), ``eps`` (``n``), the test inputs (``n_test x d``, normalised), in
 that order; labels ``f*(x) + sigma eps``; the test risk is the mean of
 ``(fhat - f*)^2`` over the draw's ``n_test`` fresh points plus ``sigma^2`` (noise only on
-training labels).  KRR is solved from one ``eigh`` of the kernel matrix
-(pseudo-inverse cutoff ``n eps max(e)`` for ``delta = 0``).
+training labels).  The same ridge problem as above; finite ``N`` is solved the same way (Gram
+matrix, SVD guard, rank ``min(n, N)``), KRR from one ``eigh`` of the kernel matrix
+(``fhat = k(x, X) (K + delta I)^{-1} y``, pseudo-inverse cutoff ``n eps max(e)`` for
+``delta = 0``; no SVD guard, there being no feature matrix).
 
 The kernel's Mercer decomposition: ``k(x . x') = sum_k mu_k sum_{j <= N(d, k)} Y_kj(x) Y_kj(x')``
 with ``mu_k`` by the Funk-Hecke formula, computed numerically by quadrature in the angle
@@ -77,10 +79,10 @@ order above.  The numba kernels ``prange`` over chunks with BLAS pinned to one t
 numba or BLAS thread count.  Standard errors are the sample standard deviation over the
 independent draws divided by ``sqrt(draws)``.
 
-Speed (measured on the 2-core development machine, ms per draw, 8 ridges, ``lambda_i =
-i^-1.5``; numba with 2 threads; numpy with BLAS pinned to 1 thread, chunks run serially
-(the baseline) or on 2 threads; "SVD" = one SVD per draw instead of the Gram matrix, both
-in numba):
+Speed (2-core development machine, ms per draw, 8 ridges, ``lambda_i = i^-1.5``, best of 3
+at low machine load; numba with 2 threads; numpy with BLAS pinned to 1 thread, chunks run
+serially (the baseline, :func:`rf_risk_numpy`) or on 2 threads; "SVD": the numba kernel with
+one SVD per draw in place of the Gram matrix):
 
 =========  ====  ====  ==============  ==============  ==============  ======
 M          n     N     numba (Gram)    numpy serial    numpy 2 thr.    SVD
@@ -98,13 +100,17 @@ M          n     N     numba (Gram)    numpy serial    numpy 2 thr.    SVD
 2000       512   inf   42.8            81.3            43.1            175
 =========  ====  ====  ==============  ==============  ==============  ======
 
-The numba kernel is 2-3x faster than the serial numpy baseline everywhere, faster than
-numpy on two threads at small sizes (per-draw dispatch) and level with it (within the
-timing noise) where the GEMMs and ``eigh`` dominate; default multi-threaded BLAS made the
-serial numpy path no faster.  The Gram matrix beats the SVD by up to 4x (``gesdd`` on a
-wide ``n x M`` matrix builds ``V`` explicitly).  So :func:`rf_risk` always runs the numba
-kernel; :func:`rf_risk_numpy` is the baseline, drawing the same numbers and agreeing to
-``~1e-13``.
+The numba kernel is 2-3x faster than the serial numpy baseline everywhere and faster than
+numpy on two threads at small and medium sizes (per-draw dispatch; interleaved medians:
+1.2-1.3x at ``(M, n, N) = (2000, 64, 256), (2000, 512, 128), (200, 512, inf)``); where the
+GEMMs and ``eigh`` dominate (``n = 512`` with ``N = 512`` or ``M = 2000``) the two are level
+(ratios 1.00-1.03 interleaved; single timings differ either way by 10 % from run to run).
+Default multi-threaded BLAS made the serial numpy path no faster, and oversubscribes inside
+the numba threads.  The Gram matrix beats the SVD by up to 4x (``gesdd`` on a wide ``n x M``
+matrix builds ``V`` explicitly).  So :func:`rf_risk` always runs the numba kernel;
+:func:`rf_risk_numpy` is the baseline: the same draws, the same algorithm batched over
+draws, agreeing to ``~1e-13`` relative (``~1e-10`` next to ``n = P``, where the ridgeless
+solve is ill-conditioned).
 """
 
 from __future__ import annotations
@@ -163,7 +169,7 @@ def _real(name, v, low):
 
 
 def _features(v):
-    """``features``: an integer >= 1 or ``math.inf``; returns (value for params, int N, 0 for inf)."""
+    """``features``: an integer >= 1 or ``math.inf``; returns ``(features, N)`` with ``N = 0`` for ``math.inf``."""
     if isinstance(v, numbers.Real) and not isinstance(v, (bool, numbers.Integral)) and v == math.inf:
         return math.inf, 0
     if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 1:
@@ -175,7 +181,7 @@ def _vector(name, values, nonneg=False):
     try:
         a = np.asarray(values, dtype=float)
     except (TypeError, ValueError):
-        raise TypeError(f"{name} must be a 1-D array of finite real numbers, got {values!r}") from None
+        raise TypeError(f"{name} must be a 1-D array of finite real numbers, got {type(values).__name__}") from None
     if a.ndim != 1 or a.size == 0:
         raise ValueError(f"{name} must be a non-empty 1-D array, got shape {a.shape}")
     if not np.all(np.isfinite(a)):
