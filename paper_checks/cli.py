@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import hashlib
 import datetime as _dt
 import fnmatch
 import importlib
@@ -582,8 +583,20 @@ def cmd_figures(args) -> int:
 def _figure_task(name: str, budget: str, out_dir: str, seed):
     """One figure script (picklable for sweep workers): ``(paths, error, seconds, note)``."""
     os.environ.setdefault("MPLBACKEND", "Agg")
+    from simulations import cache as _cache
+
     t0 = time.perf_counter()
     note = None
+    # a figure is a deterministic function of the code, the budget and the seed: memoized whole
+    key = hashlib.sha256(json.dumps([name, budget, seed, _cache.tree_version(
+        "theory", "simulations", "paper_checks", "figures")]).encode()).hexdigest()[:24]
+    hit = _cache.get_files(key)
+    if hit is not None:
+        paths = []
+        for fname, blob in hit:
+            _cache.atomic_write(Path(out_dir) / fname, blob)
+            paths.append(str(Path(out_dir) / fname))
+        return paths, None, time.perf_counter() - t0, None
     try:
         mod = importlib.import_module(f"figures.{name}")
         kwargs = {}
@@ -593,6 +606,7 @@ def _figure_task(name: str, budget: str, out_dir: str, seed):
             else:
                 note = f"{name}: takes no seed; --seed ignored"
         paths = [str(p) for p in (mod.make(budget, Path(out_dir), **kwargs) or ())]
+        _cache.put_files(key, [(Path(p).name, Path(p).read_bytes()) for p in paths])
         return paths, None, time.perf_counter() - t0, note
     except Exception as exc:  # a defect in a figure script: report, keep going, exit 1
         if _debug():

@@ -189,6 +189,53 @@ def cached(func):
     return wrapper
 
 
+def tree_version(*packages: str) -> str:
+    """SHA-256 (16 hex digits) of every ``.py`` file of the named packages, path and content.
+
+    Outputs that depend on the whole code (a figure: theory, simulations, the claim
+    module and the script) are keyed by this, so any edit invalidates them.
+    """
+    h = hashlib.sha256()
+    for name in packages:
+        mod = importlib.import_module(name)
+        root = Path(inspect.getsourcefile(mod)).parent
+        for path in sorted(root.rglob("*.py")):
+            h.update(str(path.relative_to(root.parent)).encode())
+            h.update(path.read_bytes())
+    return h.hexdigest()[:16]
+
+
+def get_files(key: str) -> list[tuple[str, bytes]] | None:
+    """The files stored under ``key`` by :func:`put_files`, or None (missing, unreadable or corrupt)."""
+    folder = cache_dir()
+    if folder is None:
+        return None
+    side = folder / f"files-{key}.json"
+    try:
+        meta = json.loads(side.read_text())
+        out = []
+        for i, (name, digest) in enumerate(zip(meta["names"], meta["sha256"])):
+            blob = (folder / f"files-{key}-{i}.bin").read_bytes()
+            if hashlib.sha256(blob).hexdigest() != digest:
+                return None
+            out.append((name, blob))
+        return out
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def put_files(key: str, files: list[tuple[str, bytes]]) -> None:
+    """Store named blobs under ``key``: each written atomically, the JSON sidecar last."""
+    folder = cache_dir()
+    if folder is None:
+        return
+    folder.mkdir(parents=True, exist_ok=True)
+    for i, (_, blob) in enumerate(files):
+        atomic_write(folder / f"files-{key}-{i}.bin", blob)
+    atomic_write(folder / f"files-{key}.json", json.dumps({
+        "names": [n for n, _ in files], "sha256": [hashlib.sha256(b).hexdigest() for _, b in files]}))
+
+
 def info(folder: Path | None = None) -> dict:
     folder = folder or cache_dir()
     if folder is None or not folder.exists():
@@ -204,7 +251,7 @@ def clear(folder: Path | None = None) -> int:
         return 0
     n = 0
     for p in folder.iterdir():
-        if p.is_file() and (p.suffix in (".npz", ".json", ".tmp")):
+        if p.is_file() and (p.suffix in (".npz", ".json", ".tmp", ".bin")):
             p.unlink()
             n += p.suffix == ".json"
     return n

@@ -457,7 +457,7 @@ def rf_risk(eigenvalues, target_coefficients, noise_variance, n, features, ridge
 
 def _solve_numpy(Phi, y, ridges, rank):
     """Batched :func:`_solve`: ``Phi`` (``b x n x P``), ``y`` (``b x n``)."""
-    b, n, P = Phi.shape
+    n, P = Phi.shape[1:]
     dual = n <= P
     PhiT = Phi.transpose(0, 2, 1)
     e, U = np.linalg.eigh(Phi @ PhiT if dual else PhiT @ Phi)

@@ -80,3 +80,44 @@ def test_unwritable_cache_does_not_stop_the_computation(tmp_path, monkeypatch):
     monkeypatch.setenv("THEORYCHECK_CACHE", str(blocker / "sub"))
     CALLS.clear()
     assert simulate(1.0, 0).n_samples == 3
+
+
+def test_file_memo_round_trip_and_corruption(tmp_path, monkeypatch):
+    from simulations import cache
+
+    monkeypatch.setenv("THEORYCHECK_CACHE", str(tmp_path))
+    assert cache.get_files("k") is None
+    cache.put_files("k", [("a.png", b"\x89PNG one"), ("b.png", b"two")])
+    assert cache.get_files("k") == [("a.png", b"\x89PNG one"), ("b.png", b"two")]
+    (tmp_path / "files-k-1.bin").write_bytes(b"tampered")  # a corrupt entry is never trusted
+    assert cache.get_files("k") is None
+    (tmp_path / "files-k.json").write_text("{not json")
+    assert cache.get_files("k") is None
+    assert cache.clear(tmp_path) >= 1 and not list(tmp_path.glob("files-*"))
+    monkeypatch.setenv("THEORYCHECK_CACHE", "off")
+    cache.put_files("k", [("a.png", b"x")])
+    assert cache.get_files("k") is None
+
+
+def test_tree_version_tracks_the_code():
+    from simulations import cache
+
+    a = cache.tree_version("theory", "simulations")
+    assert a == cache.tree_version("theory", "simulations")
+    assert a != cache.tree_version("theory")
+
+
+def test_second_figures_run_is_served_from_the_memo(tmp_path, monkeypatch, capsys):
+    from paper_checks import cli
+
+    monkeypatch.setenv("THEORYCHECK_CACHE", str(tmp_path / "cache"))
+    assert cli.main(["figures", "simon2024_optimal_ridge_phase", "--out", str(tmp_path / "a")]) == 0
+    assert cli.main(["figures", "simon2024_optimal_ridge_phase", "--out", str(tmp_path / "b")]) == 0
+    a, b = (tmp_path / d / "simon2024_optimal_ridge_phase.png" for d in "ab")
+    assert a.read_bytes() == b.read_bytes()
+    # a corrupted memo entry is recomputed, not copied
+    for blob in (tmp_path / "cache").glob("files-*.bin"):
+        blob.write_bytes(b"garbage")
+    assert cli.main(["figures", "simon2024_optimal_ridge_phase", "--out", str(tmp_path / "c")]) == 0
+    assert (tmp_path / "c" / "simon2024_optimal_ridge_phase.png").read_bytes() == a.read_bytes()
+    capsys.readouterr()

@@ -10,8 +10,8 @@ from _threads import outputs_by_thread_count
 from scipy import stats
 from scipy.special import eval_gegenbauer, gammaln, roots_jacobi
 
-from simulations import rng
 from simulations import random_features as sim
+from simulations import rng
 
 Z_CRIT = stats.norm.isf(1e-6 / 2)  # two-sided false-alarm rate 1e-6 per z-test
 
@@ -209,7 +209,7 @@ def test_summaries_and_cache_round_trip():
 
 @pytest.mark.parametrize("features", [25, math.inf])
 def test_huge_ridge_fits_nothing(features):
-    """``delta -> inf``: ``a -> 0``, so each draw's test risk is ``||v||^2 + sigma^2`` and its training error ``|y|^2/n``."""
+    """``delta -> inf``: ``a -> 0``; each draw's test risk is ``||v||^2 + sigma^2``, its training error ``|y|^2/n``."""
     args = {**BASE, "features": features, "ridges": [1e300], "draws": 16}
     res = sim.rf_risk.uncached(**args)
     sq = []
