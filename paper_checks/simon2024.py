@@ -413,7 +413,8 @@ RELU_D, RELU_N, RELU_FEATURES, RELU_RIDGES, RELU_DEGREE = 16, 64, (32, 128, math
     "simon2024/relu-features-gaussian-equivalence",
     paper=SIMON2024, where="RF eigenframework applied to nonlinear random features (Gaussian equivalence)",
     statement="ReLU random features on the sphere in d = 16 (n = 64, N = 32, 128, inf): the eigenframework fed "
-              "the arc-cosine kernel's eigenvalues (Funk-Hecke by Gauss-Legendre quadrature in the angle, multiplicities and the trace beyond degree 12 included) "
+              "the arc-cosine kernel's eigenvalues (Funk-Hecke by Gauss-Legendre quadrature in the angle, "
+              "multiplicities and the trace beyond degree 12 included) "
               "predicts the held-out test risk; the rival, the kernel (N = inf) risk at every N, is rejected.",
 )
 def _relu(budget: Budget, seed: int) -> Evidence:
