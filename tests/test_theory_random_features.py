@@ -44,7 +44,7 @@ def paper_form_risk(lam, v, noise, n, N, kappa, gamma):
     return (B @ v**2 + noise) / (1 - x)
 
 
-GRID = [(n, N, d) for n in (50, 100, 200) for N in (60, 99, 100, 101, 300, math.inf)
+GRID = [(n, N, d) for n in (50, 100, 200) for N in (60, 99, 100, 101, 300, 1e6, 1e9, math.inf)
         for d in (1e-12, 1e-8, 1e-4, 1e-2, 1.0, 100.0)]
 
 
