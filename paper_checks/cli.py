@@ -515,6 +515,165 @@ def cmd_verify(args) -> int:
     return 0 if all(o.verdict == "pass" for o in outcomes) else 1
 
 
+# --------------------------------------------------------------------------- calibrate
+
+#: a rival may survive in at most this fraction of seeds before its claim counts as underpowered
+POWER_SHORTFALL = 0.01
+
+
+@dataclass(frozen=True)
+class _Calibration:
+    claim: object
+    seeds: int
+    false_alarms: int  # seeds in which the theory was rejected (or the check crashed)
+    rival_survived: int  # seeds in which the rival was not rejected
+    designed: float  # the per-claim false-alarm rate the thresholds are built for
+    confidence: float
+    errors: tuple
+
+    @property
+    def false_alarm_interval(self):
+        from .stats import clopper_pearson
+
+        return clopper_pearson(self.false_alarms, self.seeds, self.confidence)
+
+    @property
+    def power_interval(self):
+        from .stats import clopper_pearson
+
+        return clopper_pearson(self.seeds - self.rival_survived, self.seeds, self.confidence)
+
+    @property
+    def too_many_false_alarms(self) -> bool:
+        """The exact interval lies wholly above the designed rate."""
+        return self.false_alarm_interval[0] > self.designed
+
+    @property
+    def underpowered(self) -> bool:
+        return self.rival_survived > POWER_SHORTFALL * self.seeds
+
+    @property
+    def status(self) -> str:
+        if self.errors:
+            return "error"
+        if self.too_many_false_alarms:
+            return "false alarms"
+        if self.underpowered:
+            return "underpowered"
+        return "ok"
+
+
+def calibrate(selected, budget, seeds, rate, args=None, first_seed: int = 0, confidence: float = 0.95,
+              progress=None) -> list[_Calibration]:
+    """Every selected claim over ``seeds`` consecutive seeds (from ``first_seed``), mapped over the sweep."""
+    items = [(c.id, first_seed + k) for c in selected for k in range(seeds)]
+    index = {c.id: i for i, c in enumerate(selected)}
+    evidence = [[None] * seeds for _ in selected]
+    task = functools.partial(_calibrate_task, budget=budget.value, rate=rate, family_size=len(selected))
+
+    def done(i, result):
+        cid, seed = items[i]
+        evidence[index[cid]][seed - first_seed] = result
+        if progress is not None:
+            progress.finish(f"{cid} seed {seed}", _verdict_of(result), result[2])
+
+    if args is None:
+        for i, item in enumerate(items):
+            done(i, task(item))
+    else:
+        _sweep(task, items, args, done)
+    out = []
+    for c, results in zip(selected, evidence):
+        errors = tuple(sorted({r[1] for r in results if r[0] is None}))
+        fa = sum(1 for r in results if r[0] is None or not r[0].agrees)
+        survived = sum(1 for r in results if r[0] is None or not r[0].rival_rejected)
+        out.append(_Calibration(c, seeds, fa, survived, rate / len(selected), confidence, errors))
+    return out
+
+
+def _verdict_of(result) -> str:
+    ev, error, _ = result
+    return "error" if ev is None else ev.verdict
+
+
+def _calibrate_task(item, budget: str, rate: float, family_size: int):
+    claim_id, seed = item
+    return _verify_task(claim_id, budget, seed, rate, family_size)
+
+
+def _calibration_rows(cals):
+    rows = []
+    for c in cals:
+        flo, fhi = c.false_alarm_interval
+        plo, phi = c.power_interval
+        rows.append(dict(id=c.claim.id, seeds=c.seeds, false_alarms=c.false_alarms,
+                         false_alarm_interval=[flo, fhi], designed_rate=c.designed,
+                         power=(c.seeds - c.rival_survived) / c.seeds, power_interval=[plo, phi],
+                         status=c.status, errors=list(c.errors)))
+    return rows
+
+
+def calibration_markdown(cals, budget, rate, first_seed, date) -> str:
+    rows = _calibration_rows(cals)
+    n = cals[0].seeds if cals else 0
+    fa = sum(r["false_alarms"] for r in rows)
+    weak = [r["id"] for r in rows if r["status"] != "ok"]
+    lines = [
+        "# theorycheck calibrate", "",
+        f"- date: {date}", f"- budget: {budget.value}, seeds {first_seed}..{first_seed + n - 1} ({n} per claim)",
+        f"- family-wise false-alarm rate {rate:g} over {len(rows)} claims: {rate / max(len(rows), 1):.3g} per claim",
+        f"- total false alarms: {fa} in {n * len(rows)} claim runs; claims not ok: "
+        + (", ".join(weak) if weak else "none"), "",
+        "| Claim | False alarms | 95% interval | Power vs rival | 95% interval | Status |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        lines.append(f"| `{r['id']}` | {r['false_alarms']}/{r['seeds']} | "
+                     f"[{r['false_alarm_interval'][0]:.3g}, {r['false_alarm_interval'][1]:.3g}] | "
+                     f"{r['power']:.3f} | [{r['power_interval'][0]:.3g}, {r['power_interval'][1]:.3g}] | {r['status']} |")
+    return "\n".join(lines) + "\n"
+
+
+def calibration_json(cals, budget, rate, first_seed, date) -> str:
+    return json.dumps({"budget": budget.value, "rate": rate, "first_seed": first_seed, "date": date,
+                       "power_shortfall": POWER_SHORTFALL, "claims": _calibration_rows(cals)}, indent=2) + "\n"
+
+
+def cmd_calibrate(args) -> int:
+    from rich.table import Table
+
+    from . import claims as _claims
+
+    report = args.report
+    if report is not None:
+        if report.exists() and report.is_dir():
+            raise UsageError(f"--report: {str(report)!r} is a folder; give a file name ending in .md or .json")
+        _check_writable_dir(report.parent if str(report.parent) else Path("."), "--report")
+    selected = _claims.select(args.patterns)
+    if not selected:
+        raise UsageError("no claims are registered; nothing to calibrate (see 'theorycheck list')")
+    budget = args.budget or _claims.Budget.QUICK
+    with _Progress(len(selected) * args.seeds, "calibrate") as progress:
+        cals = calibrate(selected, budget, args.seeds, args.rate, args, first_seed=args.first_seed,
+                         progress=progress)
+    table = Table(title=f"calibrate: budget {budget.value}, {args.seeds} seeds from {args.first_seed}, "
+                        f"false-alarm rate {args.rate:g} over {len(selected)} claims", title_justify="left")
+    for col in ("Claim", "False alarms", "95% interval", "Power", "95% interval", "Status"):
+        table.add_column(col, no_wrap=col == "Claim")
+    for r in _calibration_rows(cals):
+        table.add_row(r["id"], f"{r['false_alarms']}/{r['seeds']}",
+                      f"[{r['false_alarm_interval'][0]:.2g}, {r['false_alarm_interval'][1]:.2g}]",
+                      f"{r['power']:.3f}", f"[{r['power_interval'][0]:.3g}, {r['power_interval'][1]:.3g}]",
+                      r["status"] + (f" ({'; '.join(r['errors'])})" if r["errors"] else ""))
+    _console().print(table)
+    if report is not None:
+        date = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+        render = calibration_markdown if report.suffix.lower() == ".md" else calibration_json
+        _atomic_write_text(report, render(cals, budget, args.rate, args.first_seed, date))
+        print(f"report written to {report}", file=sys.stderr)
+    return 0 if all(c.status == "ok" for c in cals) else 1
+
+
 # --------------------------------------------------------------------------- figures
 
 def figure_modules() -> list[str]:
@@ -1265,6 +1424,22 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"family-wise false-alarm rate in (0, 1), split over the claims run (default {DEFAULT_RATE:g})")
     sweep_opts(p, "claims")
     p.set_defaults(func=cmd_verify)
+
+    p = sub.add_parser("calibrate", help="false-alarm rate and power of the claims over many seeds",
+                       description="Run claims over many seeds: per claim the observed false-alarm rate (with an "
+                                   "exact binomial interval, against the designed rate) and the power against its "
+                                   "rival; exit 1 if a claim has too many false alarms or a rival survives in more "
+                                   f"than {POWER_SHORTFALL:.0%} of seeds.")
+    p.add_argument("patterns", nargs="*", metavar="PATTERN", help="claim id glob or prefix (e.g. a paper key)")
+    budget_opt(p)
+    p.add_argument("--seeds", type=_workers, default=10, metavar="N", help="seeds per claim (default 10)")
+    p.add_argument("--first-seed", type=_seed, default=0, metavar="S", help="the first seed (default 0)")
+    p.add_argument("--report", type=_report_path, default=None, metavar="FILE.md|FILE.json",
+                   help="also write the calibration as Markdown (.md) or JSON (.json)")
+    p.add_argument("--rate", type=_rate, default=DEFAULT_RATE, metavar="R",
+                   help=f"family-wise false-alarm rate of each seed's run (default {DEFAULT_RATE:g})")
+    sweep_opts(p, "claim runs")
+    p.set_defaults(func=cmd_calibrate)
 
     p = sub.add_parser("figures", help="draw the papers' figures",
                        description="Draw the papers' figures (theory lines, simulation points) into a folder.")
