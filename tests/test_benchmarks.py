@@ -22,6 +22,15 @@ EXPECTED_IDS = {
     "self_distillation/threads-1-vs-2",
     "self_distillation/cold-vs-warm-cache",
     "self_distillation/kernel-vs-draws",
+    "random_features/solver-vs-nested-bisection",
+    "random_features/numba-vs-numpy",
+    "random_features/threads-1-vs-2",
+    "random_features/cold-vs-warm-cache",
+    "random_features/kernel-vs-draws",
+    "profile/verify-cold-vs-warm",
+    "profile/slowest-claims",
+    "profile/time-per-paper",
+    "profile/figures-first-vs-second",
 }
 
 
@@ -115,3 +124,11 @@ def test_bad_arguments_from_the_command_line_exit_2():
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2
     assert proc.stderr.startswith("benchmarks: error: ") and len(proc.stderr.splitlines()) == 1
+
+
+def test_random_feature_rows_are_bit_identical_across_threads_and_profile_names_claims(quick_run):
+    out, _ = quick_run
+    rows = {r["id"]: r for r in json.loads((out / "benchmarks.json").read_text())["rows"]}
+    assert rows["random_features/threads-1-vs-2"]["identical"] is True
+    assert "simon2024/kernel-limit" in rows["profile/slowest-claims"]["note"]
+    assert set(rows["profile/time-per-paper"]["papers"]) == {"simon2024", "mobahi2020"}
