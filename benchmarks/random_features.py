@@ -126,7 +126,7 @@ def mc_draw_floor(quick: bool, t_kernel: float) -> dict:
         baseline=f"numba MC {_timing.duration(t_kernel)}", candidate=f"draws only {_timing.duration(t_draw)}",
         ratio=t_kernel / t_draw,
         note="the MC (as above, 2 threads) in units of drawing its normals alone (numpy, 1 thread): "
-             "the products and the Gram eigendecomposition dominate",
+             "drawing the N x M and n x M normals is most of the MC's time",
         baseline_s=t_kernel, candidate_s=t_draw,
     )
 
