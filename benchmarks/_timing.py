@@ -71,3 +71,20 @@ def threads_row(id_: str, benchmark: str, what: str, spawn) -> dict:
         baseline_s=one["seconds"], candidate_s=two["seconds"], identical=identical,
         sha256_1=one["sha256"], sha256_2=two["sha256"], threads=[one["threads"], two["threads"]],
     )
+
+
+def cold_warm_row(id_: str, benchmark: str, spawn_first) -> dict:
+    """First call with a cold numba cache against a warm one: ``spawn_first(env)`` runs the first call
+    in a fresh process and returns ``{"seconds"}``; both calls share one fresh ``NUMBA_CACHE_DIR``."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="numba-cache-") as folder:
+        env = {"NUMBA_CACHE_DIR": folder}
+        cold = spawn_first(env)
+        warm = spawn_first(env)
+    return dict(
+        id=id_, benchmark=benchmark,
+        baseline=f"cold cache {duration(cold['seconds'])}", candidate=f"warm cache {duration(warm['seconds'])}",
+        ratio=cold["seconds"] / warm["seconds"], note="compile vs load from NUMBA_CACHE_DIR; fresh process each",
+        baseline_s=cold["seconds"], candidate_s=warm["seconds"],
+    )

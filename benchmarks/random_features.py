@@ -19,7 +19,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import tempfile
 
 import numpy as np
 
@@ -94,17 +93,7 @@ def mc_threads(quick: bool) -> dict:
 
 
 def mc_cold_vs_warm(quick: bool) -> dict:
-    with tempfile.TemporaryDirectory(prefix="numba-cache-") as folder:
-        env = {"NUMBA_CACHE_DIR": folder}
-        cold = _spawn("first", quick, env)
-        warm = _spawn("first", quick, env)
-    return dict(
-        id="random_features/cold-vs-warm-cache", benchmark=f"RF MC first call, {COLD_DRAWS} draws",
-        baseline=f"cold cache {_timing.duration(cold['seconds'])}",
-        candidate=f"warm cache {_timing.duration(warm['seconds'])}", ratio=cold["seconds"] / warm["seconds"],
-        note="compile vs load from NUMBA_CACHE_DIR; fresh process each",
-        baseline_s=cold["seconds"], candidate_s=warm["seconds"],
-    )
+    return _timing.cold_warm_row("random_features/cold-vs-warm-cache", f"RF MC first call, {COLD_DRAWS} draws", lambda env: _spawn("first", quick, env))
 
 
 def mc_draw_floor(quick: bool, t_kernel: float) -> dict:

@@ -15,7 +15,6 @@ from __future__ import annotations
 import hashlib
 import inspect
 import json
-import tempfile
 
 import numpy as np
 
@@ -90,18 +89,7 @@ def threads_1_vs_2(quick: bool) -> dict:
 
 
 def cold_vs_warm_cache(quick: bool) -> dict:
-    with tempfile.TemporaryDirectory(prefix="numba-cache-") as folder:
-        env = {"NUMBA_CACHE_DIR": folder}
-        cold = _spawn("first", quick, env)
-        warm = _spawn("first", quick, env)
-    return dict(
-        id="self_distillation/cold-vs-warm-cache",
-        benchmark=f"numba first call, {COLD_REPLICATES} replicates",
-        baseline=f"cold cache {_timing.duration(cold['seconds'])}", candidate=f"warm cache {_timing.duration(warm['seconds'])}",
-        ratio=cold["seconds"] / warm["seconds"],
-        note="compile vs load from NUMBA_CACHE_DIR; fresh process each",
-        baseline_s=cold["seconds"], candidate_s=warm["seconds"],
-    )
+    return _timing.cold_warm_row("self_distillation/cold-vs-warm-cache", f"numba first call, {COLD_REPLICATES} replicates", lambda env: _spawn("first", quick, env))
 
 
 def draw_floor(quick: bool, t_kernel: float) -> dict:

@@ -493,18 +493,23 @@ def json_report(outcomes, budget, seed, rate, date: str) -> str:
     return json.dumps(_jsonable(doc), indent=2, allow_nan=False) + "\n"
 
 
-def cmd_verify(args) -> int:
+def _claims_to_run(args, command: str):
+    """``(report, selected claims, budget)``, the report path checked before anything runs."""
     from . import claims as _claims
 
     report = args.report
-    if report is not None:  # validate before running anything
+    if report is not None:
         if report.exists() and report.is_dir():
             raise UsageError(f"--report: {str(report)!r} is a folder; give a file name ending in .md or .json")
         _check_writable_dir(report.parent if str(report.parent) else Path("."), "--report")
     selected = _claims.select(args.patterns)
     if not selected:
-        raise UsageError("no claims are registered; nothing to verify (see 'theorycheck list')")
-    budget = args.budget or _claims.Budget.QUICK
+        raise UsageError(f"no claims are registered; nothing to {command} (see 'theorycheck list')")
+    return report, selected, args.budget or _claims.Budget.QUICK
+
+
+def cmd_verify(args) -> int:
+    report, selected, budget = _claims_to_run(args, "verify")
     outcomes = _run_verify(selected, budget, args.seed, args.rate, args)
     _console().print(_verify_table(outcomes, budget, args.seed, args.rate))
     if report is not None:
@@ -642,17 +647,7 @@ def calibration_json(cals, budget, rate, first_seed, date) -> str:
 def cmd_calibrate(args) -> int:
     from rich.table import Table
 
-    from . import claims as _claims
-
-    report = args.report
-    if report is not None:
-        if report.exists() and report.is_dir():
-            raise UsageError(f"--report: {str(report)!r} is a folder; give a file name ending in .md or .json")
-        _check_writable_dir(report.parent if str(report.parent) else Path("."), "--report")
-    selected = _claims.select(args.patterns)
-    if not selected:
-        raise UsageError("no claims are registered; nothing to calibrate (see 'theorycheck list')")
-    budget = args.budget or _claims.Budget.QUICK
+    report, selected, budget = _claims_to_run(args, "calibrate")
     with _Progress(len(selected) * args.seeds, "calibrate") as progress:
         cals = calibrate(selected, budget, args.seeds, args.rate, args, first_seed=args.first_seed,
                          progress=progress)
@@ -764,7 +759,9 @@ def _figure_task(name: str, budget: str, out_dir: str, seed):
                 kwargs["seed"] = seed
             else:
                 note = f"{name}: takes no seed; --seed ignored"
-        paths = [str(p) for p in (mod.make(budget, Path(out_dir), **kwargs) or ())]
+        from .claims import Budget
+
+        paths = [str(p) for p in (mod.make(Budget.parse(budget), Path(out_dir), **kwargs) or ())]
         _cache.put_files(key, [(Path(p).name, Path(p).read_bytes()) for p in paths])
         return paths, None, time.perf_counter() - t0, note
     except Exception as exc:  # a defect in a figure script: report, keep going, exit 1
