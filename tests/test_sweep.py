@@ -25,7 +25,7 @@ ITEMS = [8, 16, 32, math.inf]
 
 @pytest.fixture(scope="module")
 def cluster():
-    distributed = pytest.importorskip("distributed")  # a declared dependency; present in CI
+    import distributed  # a declared dependency
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
                                   dashboard_address=None) as lc:
         yield lc.scheduler_address
