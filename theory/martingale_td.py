@@ -126,6 +126,8 @@ _DPS = 40  # mpmath digits of the continuous-time closed forms
 #: infinite horizon, ``steps=K``: ``dt = TRUNCATION_BITS ln 2 / (beta K)``, the simulation's grid
 #: (``simulations.martingale_td.TRUNCATION_BITS``, equal by test)
 TRUNCATION_BITS = 54
+#: the most steps ``K`` of the finite-horizon exact K-step solver (one pass per step: linear time and memory)
+MAX_STEPS = 10**6
 
 # --------------------------------------------------------------------------- the ML identity (symbolic)
 
@@ -574,6 +576,10 @@ def _step_size(problem, steps, dt, truncation):
         if dt is not None or truncation is not None:
             raise ValueError("dt and truncation apply to an infinite horizon only; a finite horizon T "
                              "uses steps=K (dt = T/K)")
+        if steps is not None and steps > MAX_STEPS:
+            raise ValueError(f"steps: K = {steps:.3g} exceeds the {MAX_STEPS:.0e} steps the exact K-step solver "
+                             f"supports (one pass per step; dt = T/K must be >= T/{MAX_STEPS:.0e} = "
+                             f"{problem.horizon / MAX_STEPS:.3g})")
         return steps, (None if steps is None else problem.horizon / steps)
     if dt is not None:
         if steps is not None or truncation is not None:
@@ -958,10 +964,18 @@ def linear_system(problem, features, method, steps=None, lam=None, test_function
     method, feats, steps, lam, tests = _common(problem, features, method, steps, lam, test_functions, transition)
     steps, h = _step_size(problem, steps, dt, truncation)
     if h is None:
-        return _continuous_system(problem, feats, method, lam, tests)
-    if problem.infinite:
-        return _discrete_system_infinite(problem, feats, method, h, lam, tests, transition)
-    return _discrete_system(problem, feats, method, steps, lam, tests, transition)
+        A, b = _continuous_system(problem, feats, method, lam, tests)
+    elif problem.infinite:
+        A, b = _discrete_system_infinite(problem, feats, method, h, lam, tests, transition)
+    else:
+        with np.errstate(over="ignore", invalid="ignore"):  # reported below, as one clear error
+            A, b = _discrete_system(problem, feats, method, steps, lam, tests, transition)
+    if not (np.all(np.isfinite(A)) and np.all(np.isfinite(b))):
+        raise ValueError(f"horizon={problem.horizon:g}: the {method!r} linear system overflows double precision "
+                         "(the discounted moments e^(-beta t) E[X_t^n] of the features' degree exceed 1e308 within "
+                         "the horizon); supported: horizons and discounts for which they stay below 1e308 "
+                         "(a shorter horizon, a larger discount or lower-degree features)")
+    return A, b
 
 
 _SINGULAR = {
@@ -982,6 +996,13 @@ def solve(problem, features, method, steps=None, lam=None, test_functions=None, 
     ``simulations.martingale_td.run_algorithms(..., horizon=math.inf, steps=K,
     truncation=truncation)`` -- or pass ``dt`` directly; the sums run over all
     ``k >= 0`` (closed-form geometric matrix series).
+
+    Supported range: finite horizons with ``K <= MAX_STEPS`` (``1e6``; more raises
+    ``ValueError`` naming ``steps``), and horizons over which the discounted moments stay
+    below the largest double (otherwise ``ValueError`` naming ``horizon``, never NaN).
+    Accuracy (tests/test_extremes.py, against an independent mpmath derivation for
+    ``dt`` down to ``1e-4`` and horizons up to ``1e3``): relative (2-norm) error within
+    ``2 n cond(A) u`` in continuous time and ``K (2 deg + 3) cond(A) u`` for ``K`` steps.
     """
     A, b = linear_system(problem, features, method, steps, lam, test_functions, transition, dt=dt,
                          truncation=truncation)
