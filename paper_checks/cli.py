@@ -6,7 +6,8 @@ to stdout; progress and timings go to stderr, so stdout is a deterministic
 function of the arguments (and the seed).
 
 Exit status: 0 success (``verify``: every claim passed), 1 a claim did not pass
-or a check or figure crashed, 2 a usage error, 130 interrupted.  Set
+or a check or figure crashed, 2 a usage error, 130 interrupted (Ctrl-C), 143
+terminated (SIGTERM, handled like Ctrl-C: no half-written file is left).  Set
 ``THEORYCHECK_DEBUG=1`` to see the traceback of a crashing check or figure.
 """
 
@@ -25,8 +26,10 @@ import math
 import numbers
 import os
 import pkgutil
+import signal
 import sys
 import tempfile
+import threading
 import time
 import traceback
 from dataclasses import dataclass
@@ -40,6 +43,18 @@ MAX_SEED = 2**63 - 1
 DEFAULT_SEED = 0
 DEFAULT_RATE = 1e-4  # == stats.DEFAULT_FALSE_ALARM_RATE; kept here so ``--help`` needs no heavy import
 REPORT_FORMATS = (".md", ".json")
+#: caps on sizes given on the command line: a value above one is refused with a usage error
+#: before anything runs (explore sizes above them need more memory or time than a sweep point should)
+MAX_WORKERS = 1024            # --workers
+MAX_SEEDS = 1_000_000         # calibrate --seeds
+EXPLORE_MAX_POINTS = 10_000   # explore: training points (n) and each class size
+EXPLORE_MAX_CLASSES = 1_000   # explore neural_collapse: the number of classes
+EXPLORE_MAX_STEP = 10_000     # explore self_distillation: distillation steps
+EXPLORE_MAX_DEPTH = 100       # explore neural_collapse: depth
+EXPLORE_MAX_WIDTH = 10_000    # explore neural_collapse: width
+EXPLORE_MAX_STEPS = 100_000   # explore martingale_td: time steps
+EXPLORE_MAX_FEATURES = 1_000_000  # explore random_features: features (or inf)
+EXPLORE_MAX_MODES = 1_000_000     # explore random_features: modes
 VERDICTS = ("pass", "fail", "no power", "error")
 
 
@@ -82,6 +97,22 @@ def _budget(text: str):
         return Budget.parse(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"budget must be one of quick, full; got {text!r}") from None
+
+
+def _physical_memory() -> int:
+    """Bytes of physical memory on this machine (a generous bound where it cannot be read)."""
+    try:
+        return int(os.sysconf("SC_PHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE"))
+    except (ValueError, OSError, AttributeError):  # pragma: no cover - not POSIX
+        return 2**40
+
+
+def _check_memory(names: str, n_bytes: float, values: str) -> None:
+    """UsageError when ``n_bytes`` exceed the physical memory: ``names`` are the parameters responsible."""
+    limit = _physical_memory()
+    if n_bytes > limit:
+        raise UsageError(f"{names} too large: {values} needs about {n_bytes / 2**30:.3g} GiB, more than the "
+                         f"{limit / 2**30:.3g} GiB of memory of this machine; give smaller values")
 
 
 def _rate(text: str) -> float:
@@ -535,6 +566,8 @@ class _Calibration:
     designed: float  # the per-claim false-alarm rate the thresholds are built for
     confidence: float
     errors: tuple
+    false_alarm_seeds: tuple = ()  # the seeds behind ``false_alarms``, so a user can rerun one with verify
+    survived_seeds: tuple = ()  # the seeds behind ``rival_survived``
 
     @property
     def false_alarm_interval(self):
@@ -590,9 +623,10 @@ def calibrate(selected, budget, seeds, rate, args=None, first_seed: int = 0, con
     out = []
     for c, results in zip(selected, evidence):
         errors = tuple(sorted({r[1] for r in results if r[0] is None}))
-        fa = sum(1 for r in results if r[0] is None or not r[0].agrees)
-        survived = sum(1 for r in results if r[0] is None or not r[0].rival_rejected)
-        out.append(_Calibration(c, seeds, fa, survived, rate / len(selected), confidence, errors))
+        fa = tuple(first_seed + k for k, r in enumerate(results) if r[0] is None or not r[0].agrees)
+        survived = tuple(first_seed + k for k, r in enumerate(results) if r[0] is None or not r[0].rival_rejected)
+        out.append(_Calibration(c, seeds, len(fa), len(survived), rate / len(selected), confidence, errors,
+                                fa, survived))
     return out
 
 
@@ -614,45 +648,148 @@ def _calibration_rows(cals):
         rows.append(dict(id=c.claim.id, seeds=c.seeds, false_alarms=c.false_alarms,
                          false_alarm_interval=[flo, fhi], designed_rate=c.designed,
                          power=(c.seeds - c.rival_survived) / c.seeds, power_interval=[plo, phi],
-                         status=c.status, errors=list(c.errors)))
+                         status=c.status, errors=list(c.errors), false_alarm_seeds=list(c.false_alarm_seeds),
+                         rival_survived_seeds=list(c.survived_seeds)))
     return rows
 
 
-def calibration_markdown(cals, budget, rate, first_seed, date) -> str:
+def _ranges_text(ranges) -> str:
+    return ", ".join(f"{a}..{b}" for a, b in ranges)
+
+
+def _suite_line(cals, rate) -> str:
+    """The whole suite as one test: false alarms over all claim runs against the family-wise design."""
+    from .stats import clopper_pearson
+
+    n = cals[0].seeds if cals else 0
+    runs_with_alarm = len({s for c in cals for s in c.false_alarm_seeds})
+    if not n:
+        return "- suite: no runs"
+    lo, hi = clopper_pearson(runs_with_alarm, n, 0.95)
+    return (f"- suite: {runs_with_alarm} of {n} whole-suite runs had a false alarm (95% interval [{lo:.3g}, {hi:.3g}]; "
+            f"designed family-wise rate {rate:g} per run, so {n * rate:.3g} expected in {n} runs)")
+
+
+def calibration_markdown(cals, budget, rate, ranges, date) -> str:
     rows = _calibration_rows(cals)
     n = cals[0].seeds if cals else 0
     fa = sum(r["false_alarms"] for r in rows)
     weak = [r["id"] for r in rows if r["status"] != "ok"]
+    min_power = min((r["power"] for r in rows), default=float("nan"))
     lines = [
         "# theorycheck calibrate", "",
-        f"- date: {date}", f"- budget: {budget.value}, seeds {first_seed}..{first_seed + n - 1} ({n} per claim)",
+        f"- date: {date}", f"- budget: {budget.value}, seeds {_ranges_text(ranges)} ({n} per claim)",
         f"- family-wise false-alarm rate {rate:g} over {len(rows)} claims: {rate / max(len(rows), 1):.3g} per claim",
         f"- total false alarms: {fa} in {n * len(rows)} claim runs; claims not ok: "
-        + (", ".join(weak) if weak else "none"), "",
+        + (", ".join(weak) if weak else "none"),
+        _suite_line(cals, rate),
+        f"- power: every rival rejected in at least {min_power:.1%} of seeds (required: "
+        f"{1 - POWER_SHORTFALL:.0%})", "",
         "| Claim | False alarms | 95% interval | Power vs rival | 95% interval | Status |",
         "|---|---|---|---|---|---|",
     ]
     for r in rows:
+        seeds = ""
+        if r["false_alarm_seeds"] or r["rival_survived_seeds"]:
+            seeds = " (seeds: " + "; ".join(
+                part for part in (
+                    "theory rejected " + ", ".join(map(str, r["false_alarm_seeds"])) if r["false_alarm_seeds"] else "",
+                    "rival survived " + ", ".join(map(str, r["rival_survived_seeds"]))
+                    if r["rival_survived_seeds"] else "") if part) + ")"
         lines.append(f"| `{r['id']}` | {r['false_alarms']}/{r['seeds']} | "
                      f"[{r['false_alarm_interval'][0]:.3g}, {r['false_alarm_interval'][1]:.3g}] | "
-                     f"{r['power']:.3f} | [{r['power_interval'][0]:.3g}, {r['power_interval'][1]:.3g}] | {r['status']} |")
+                     f"{r['power']:.3f} | [{r['power_interval'][0]:.3g}, {r['power_interval'][1]:.3g}] | "
+                     f"{r['status']}{seeds} |")
     return "\n".join(lines) + "\n"
 
 
-def calibration_json(cals, budget, rate, first_seed, date) -> str:
-    return json.dumps({"budget": budget.value, "rate": rate, "first_seed": first_seed, "date": date,
+def calibration_json(cals, budget, rate, ranges, date) -> str:
+    return json.dumps({"budget": budget.value, "rate": rate, "first_seed": ranges[0][0] if ranges else 0,
+                       "seed_ranges": [list(r) for r in ranges], "date": date,
                        "power_shortfall": POWER_SHORTFALL, "claims": _calibration_rows(cals)}, indent=2) + "\n"
+
+
+def _read_calibration(path: Path) -> dict:
+    try:
+        doc = json.loads(path.read_text())
+    except OSError as exc:
+        raise UsageError(f"--combine: cannot read {str(path)!r}: {exc.strerror or exc}") from None
+    except ValueError:
+        raise UsageError(f"--combine: {str(path)!r} is not JSON; give reports written by "
+                         "'theorycheck calibrate --report FILE.json'") from None
+    keys = ("budget", "rate", "seed_ranges", "claims")
+    if not isinstance(doc, dict) or any(k not in doc for k in keys) or not all(
+            isinstance(r, dict) and "false_alarm_seeds" in r and "rival_survived_seeds" in r for r in doc["claims"]):
+        raise UsageError(f"--combine: {str(path)!r} is not a calibration report with per-seed results "
+                         "(written by 'theorycheck calibrate --report FILE.json')")
+    return doc
+
+
+def combine_calibrations(docs, names, patterns=()):
+    """One calibration from reports over disjoint seed ranges of the same claims, budget and rate.
+
+    Returns ``(calibrations, budget, rate, seed ranges)``; the designed per-claim
+    rate is each run's family-wise rate split over the claims of that run.
+    """
+    from . import claims as _claims
+
+    first = docs[0]
+    for doc, name in zip(docs[1:], names[1:]):
+        for key in ("budget", "rate"):
+            if doc[key] != first[key]:
+                raise UsageError(f"--combine: {name!r} has {key} {doc[key]!r}, {names[0]!r} has {first[key]!r}; "
+                                 "only runs of the same budget and rate combine")
+        if [r["id"] for r in doc["claims"]] != [r["id"] for r in first["claims"]]:
+            raise UsageError(f"--combine: {name!r} covers other claims than {names[0]!r}; "
+                             "only runs of the same claims combine")
+    ranges = sorted(tuple(r) for doc in docs for r in doc["seed_ranges"])
+    for (a0, b0), (a1, b1) in zip(ranges, ranges[1:]):
+        if a1 <= b0:
+            raise UsageError(f"--combine: seed ranges {a0}..{b0} and {a1}..{b1} overlap; each seed may count once")
+    registry = _claims.load_all()
+    wanted = {c.id for c in _claims.select(patterns)} if patterns else None
+    budget = _claims.Budget.parse(first["budget"])
+    out = []
+    for i, row in enumerate(first["claims"]):
+        cid = row["id"]
+        if cid not in registry:
+            raise UsageError(f"--combine: claim {cid!r} of {names[0]!r} is not registered any more")
+        if wanted is not None and cid not in wanted:
+            continue
+        rows = [doc["claims"][i] for doc in docs]
+        fa = tuple(sorted(s for r in rows for s in r["false_alarm_seeds"]))
+        survived = tuple(sorted(s for r in rows for s in r["rival_survived_seeds"]))
+        errors = tuple(sorted({e for r in rows for e in r["errors"]}))
+        out.append(_Calibration(registry[cid], sum(r["seeds"] for r in rows), len(fa), len(survived),
+                                row["designed_rate"], 0.95, errors, fa, survived))
+    if not out:
+        raise UsageError("--combine: no claim of the reports matches the given patterns")
+    return out, budget, first["rate"], ranges
 
 
 def cmd_calibrate(args) -> int:
     from rich.table import Table
 
-    report, selected, budget = _claims_to_run(args, "calibrate")
-    with _Progress(len(selected) * args.seeds, "calibrate") as progress:
-        cals = calibrate(selected, budget, args.seeds, args.rate, args, first_seed=args.first_seed,
-                         progress=progress)
-    table = Table(title=f"calibrate: budget {budget.value}, {args.seeds} seeds from {args.first_seed}, "
-                        f"false-alarm rate {args.rate:g} over {len(selected)} claims", title_justify="left")
+    if args.combine:
+        if args.workers != 1 or args.scheduler is not None:
+            raise UsageError("--combine: reads finished reports and runs nothing; drop --workers/--scheduler")
+        report = args.report
+        if report is not None:
+            _claims_to_run(args, "calibrate")  # the report path checked before anything is read
+        docs = [_read_calibration(p) for p in args.combine]
+        cals, budget, rate, ranges = combine_calibrations(docs, [str(p) for p in args.combine], args.patterns)
+    else:
+        if args.first_seed + args.seeds - 1 > MAX_SEED:
+            raise UsageError(f"--seeds: the last seed, --first-seed + --seeds - 1 = "
+                             f"{args.first_seed + args.seeds - 1}, must be <= 2**63 - 1; "
+                             "give fewer seeds or a smaller --first-seed")
+        report, selected, budget = _claims_to_run(args, "calibrate")
+        rate, ranges = args.rate, [(args.first_seed, args.first_seed + args.seeds - 1)]
+        with _Progress(len(selected) * args.seeds, "calibrate") as progress:
+            cals = calibrate(selected, budget, args.seeds, rate, args, first_seed=args.first_seed,
+                             progress=progress)
+    table = Table(title=f"calibrate: budget {budget.value}, seeds {_ranges_text(ranges)} ({cals[0].seeds} per claim), "
+                        f"false-alarm rate {rate:g} over {len(cals)} claims", title_justify="left")
     for col in ("Claim", "False alarms", "95% interval", "Power", "95% interval", "Status"):
         table.add_column(col, no_wrap=col == "Claim")
     for r in _calibration_rows(cals):
@@ -661,10 +798,11 @@ def cmd_calibrate(args) -> int:
                       f"{r['power']:.3f}", f"[{r['power_interval'][0]:.3g}, {r['power_interval'][1]:.3g}]",
                       r["status"] + (f" ({'; '.join(r['errors'])})" if r["errors"] else ""))
     _console().print(table)
+    print(_suite_line(cals, rate)[2:], file=sys.stderr)
     if report is not None:
         date = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
         render = calibration_markdown if report.suffix.lower() == ".md" else calibration_json
-        _atomic_write_text(report, render(cals, budget, args.rate, args.first_seed, date))
+        _atomic_write_text(report, render(cals, budget, rate, ranges, date))
         print(f"report written to {report}", file=sys.stderr)
     return 0 if all(c.status == "ok" for c in cals) else 1
 
@@ -700,6 +838,8 @@ def cmd_figures(args) -> int:
 
     available = figure_modules()
     chosen = select_figures(args.patterns, available)
+    if args.out is not None and not args.out.strip():
+        raise UsageError(f"--out must be a folder path, got {args.out!r}")
     out_dir = Path(args.out) if args.out is not None else Path("figures") / "out"
     if out_dir.exists() and not out_dir.is_dir():
         raise UsageError(f"--out: {str(out_dir)!r} exists and is not a folder; give a writable folder")
@@ -823,13 +963,13 @@ def _real_parser(*, low=None, low_open=False, allowed="any finite real number"):
     return parse
 
 
-def _int_parser(*, low: int, allowed: str):
+def _int_parser(*, low: int, allowed: str, high: int | None = None):
     def parse(text: str) -> int:
         try:
             v = int(text.strip(), 10)
         except ValueError:
             raise ValueError(allowed) from None
-        if v < low:
+        if v < low or (high is not None and v > high):
             raise ValueError(allowed)
         return v
 
@@ -874,13 +1014,16 @@ def _sd_compute(point: dict, budget, seed: int):
 
 
 def _sizes_parser(text: str) -> tuple:
-    allowed = "class sizes as dash-separated integers >= 1, at least 2 classes (e.g. 8-8-8 or 16-8-4)"
+    allowed = (f"class sizes as dash-separated integers in [1, {EXPLORE_MAX_POINTS}], 2 to {EXPLORE_MAX_CLASSES} "
+               "classes (e.g. 8-8-8 or 16-8-4)")
     parts = text.split("-")
+    if not 2 <= len(parts) <= EXPLORE_MAX_CLASSES:
+        raise ValueError(allowed)
     try:
         sizes = tuple(int(p.strip(), 10) for p in parts)
     except ValueError:
         raise ValueError(allowed) from None
-    if len(sizes) < 2 or any(n < 1 for n in sizes):
+    if any(not 1 <= n <= EXPLORE_MAX_POINTS for n in sizes):
         raise ValueError(allowed)
     return sizes
 
@@ -913,6 +1056,10 @@ def _nc_check(point: dict) -> None:
     if point["width"] < K:
         raise ValueError(f"width must be an integer >= the number of classes; width={point['width']} "
                          f"but sizes={_show_sizes(point['sizes'])} has {K} classes")
+    N, d, M = sum(point["sizes"]), point["width"], point["depth"]
+    # features (d x N), M weights (d x d) and the K x N targets, a few copies each (gradients, L-BFGS history)
+    _check_memory("sizes, width and depth", 8.0 * 16 * (d * N + M * d * d + K * N),
+                  f"sizes={_show_sizes(point['sizes'])} (N={N}), width={d}, depth={M}")
 
 
 #: a class counts as collapsed in a trained run when its squared classifier row is below this times the
@@ -1063,7 +1210,7 @@ def _mt_cells(res: _MTResult, note) -> list:
 
 
 def _count_or_inf_parser(text: str) -> float:
-    allowed = "an integer >= 1 or inf"
+    allowed = f"an integer in [1, {EXPLORE_MAX_FEATURES}] or inf"
     t = text.strip().lower()
     if t in ("inf", "infinity"):
         return math.inf
@@ -1071,7 +1218,7 @@ def _count_or_inf_parser(text: str) -> float:
         v = int(t, 10)
     except ValueError:
         raise ValueError(allowed) from None
-    if v < 1:
+    if not 1 <= v <= EXPLORE_MAX_FEATURES:
         raise ValueError(allowed)
     return float(v)
 
@@ -1094,6 +1241,12 @@ def _rf_check(point: dict) -> None:
                          "risk is infinite; give a ridge > 0 or move n or features")
     if not point["beta"] > 0:
         raise ValueError(f"beta must be > 0 (a square-summable target needs beta > 1), got {point['beta']}")
+    n, N, P = point["n"], point["features"], point["modes"]
+    width = n if math.isinf(N) else N
+    # one draw per thread: the features (N x P), the data (n x P), Phi (n x N) and an n x n or N x N solve
+    per_draw = (0 if math.isinf(N) else N * P) + n * P + n * width + min(n, width) ** 2
+    _check_memory("n, features and modes", 8.0 * 4 * per_draw,
+                  f"n={n:g}, features={N:g}, modes={P}")
 
 
 @dataclass(frozen=True)
@@ -1141,9 +1294,12 @@ TOPICS: dict[str, Topic] = {
                   "a finite real number"),
             Param("ridge", 0.2, _real_parser(low=0.0, low_open=True, allowed="a finite number > 0"),
                   "a finite number > 0"),
-            Param("step", 3, _int_parser(low=0, allowed="an integer >= 0"), "an integer >= 0"),
+            Param("step", 3, _int_parser(low=0, high=EXPLORE_MAX_STEP, allowed=f"an integer in [0, {EXPLORE_MAX_STEP}]"),
+                  f"an integer in [0, {EXPLORE_MAX_STEP}]"),
             Param("noise", 0.5, _real_parser(low=0.0, allowed="a finite number >= 0"), "a finite number >= 0"),
-            Param("n", 11, _int_parser(low=2, allowed="an integer >= 2 (training points)"), "an integer >= 2"),
+            Param("n", 11, _int_parser(low=2, high=EXPLORE_MAX_POINTS,
+                                       allowed=f"an integer in [2, {EXPLORE_MAX_POINTS}] (training points)"),
+                  f"an integer in [2, {EXPLORE_MAX_POINTS}]"),
             Param("gamma", 80.0, _real_parser(low=0.0, low_open=True, allowed="a finite number > 0"),
                   "a finite number > 0"),
             Param("design", "grid", _choice_parser(("grid", "uniform"), "one of grid, uniform"),
@@ -1158,15 +1314,17 @@ TOPICS: dict[str, Topic] = {
         params=(
             Param("sizes", (8, 8, 8), _sizes_parser, "dash-separated class sizes >= 1, at least 2 classes",
                   show=_show_sizes),
-            Param("depth", 2, _int_parser(low=1, allowed="an integer >= 1"), "an integer >= 1"),
+            Param("depth", 2, _int_parser(low=1, high=EXPLORE_MAX_DEPTH, allowed=f"an integer in [1, {EXPLORE_MAX_DEPTH}]"),
+                  f"an integer in [1, {EXPLORE_MAX_DEPTH}]"),
             Param("weight_decay", 5e-3, _real_parser(low=0.0, low_open=True, allowed="a finite number > 0"),
                   "a finite number > 0"),
             Param("feature_decay", 5e-3, _real_parser(low=0.0, low_open=True, allowed="a finite number > 0"),
                   "a finite number > 0"),
             Param("loss", "mse", _choice_parser(("mse", "ce"), "one of mse, ce"), "one of mse, ce"),
             Param("bias", False, _bool_parser, "true or false", show=lambda v: "true" if v else "false"),
-            Param("width", 6, _int_parser(low=2, allowed="an integer >= the number of classes"),
-                  "an integer >= the number of classes"),
+            Param("width", 6, _int_parser(low=2, high=EXPLORE_MAX_WIDTH,
+                                          allowed=f"an integer >= the number of classes and <= {EXPLORE_MAX_WIDTH}"),
+                  f"an integer >= the number of classes and <= {EXPLORE_MAX_WIDTH}"),
         ),
         compute=_nc_compute,
         replicates=_nc_seeds,
@@ -1187,7 +1345,8 @@ TOPICS: dict[str, Topic] = {
                   "one of contains, misses (OU: misses)"),
             Param("method", "lstd", _choice_parser(MT_METHODS, "one of " + ", ".join(MT_METHODS)),
                   "one of " + ", ".join(MT_METHODS)),
-            Param("steps", 20, _int_parser(low=1, allowed="an integer >= 1"), "an integer >= 1"),
+            Param("steps", 20, _int_parser(low=1, high=EXPLORE_MAX_STEPS, allowed=f"an integer in [1, {EXPLORE_MAX_STEPS}]"),
+                  f"an integer in [1, {EXPLORE_MAX_STEPS}]"),
             Param("lam", 0.5, _unit_open_parser, "a number in (0, 1)"),
         ),
         compute=_mt_compute,
@@ -1206,12 +1365,14 @@ TOPICS: dict[str, Topic] = {
             Param("beta", 1.5, _real_parser(low=0.0, low_open=True, allowed="a finite number > 0"),
                   "a finite number > 0 (target v_i^2 = i^-beta)"),
             Param("noise", 0.05, _real_parser(low=0.0, allowed="a finite number >= 0"), "a finite number >= 0"),
-            Param("n", 64.0, _int_parser(low=1, allowed="an integer >= 1"),
-                  "an integer >= 1", show=lambda v: f"{v:g}"),
-            Param("features", 128.0, _count_or_inf_parser, "an integer >= 1 or inf", show=lambda v: f"{v:g}"),
+            Param("n", 64.0, _int_parser(low=1, high=EXPLORE_MAX_POINTS, allowed=f"an integer in [1, {EXPLORE_MAX_POINTS}]"),
+                  f"an integer in [1, {EXPLORE_MAX_POINTS}]", show=lambda v: f"{v:g}"),
+            Param("features", 128.0, _count_or_inf_parser, f"an integer in [1, {EXPLORE_MAX_FEATURES}] or inf",
+                  show=lambda v: f"{v:g}"),
             Param("ridge", "opt", _ridge_parser, "a finite number >= 0, or opt",
                   show=lambda v: v if isinstance(v, str) else f"{v:g}"),
-            Param("modes", 200, _int_parser(low=1, allowed="an integer >= 1"), "an integer >= 1"),
+            Param("modes", 200, _int_parser(low=1, high=EXPLORE_MAX_MODES, allowed=f"an integer in [1, {EXPLORE_MAX_MODES}]"),
+                  f"an integer in [1, {EXPLORE_MAX_MODES}]"),
         ),
         compute=_rf_compute,
         replicates=_rf_draws,
@@ -1357,14 +1518,21 @@ def cmd_cache(args) -> int:
 
 # --------------------------------------------------------------------------- parser and main
 
-def _workers(text: str) -> int:
-    try:
-        v = int(text, 10)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {text!r}") from None
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {text!r}")
-    return v
+def _count_type(high: int):
+    """An argparse type: an integer in [1, high]."""
+    def parse(text: str) -> int:
+        try:
+            v = int(text, 10)
+        except ValueError:
+            v = 0
+        if not 1 <= v <= high:
+            raise argparse.ArgumentTypeError(f"must be an integer in [1, {high}], got {text!r}")
+        return v
+
+    return parse
+
+
+_workers = _count_type(MAX_WORKERS)
 
 
 def _scheduler(text: str) -> str:
@@ -1429,10 +1597,13 @@ def build_parser() -> argparse.ArgumentParser:
                                    f"than {POWER_SHORTFALL:.0%} of seeds.")
     p.add_argument("patterns", nargs="*", metavar="PATTERN", help="claim id glob or prefix (e.g. a paper key)")
     budget_opt(p)
-    p.add_argument("--seeds", type=_workers, default=10, metavar="N", help="seeds per claim (default 10)")
+    p.add_argument("--seeds", type=_count_type(MAX_SEEDS), default=10, metavar="N", help="seeds per claim (default 10)")
     p.add_argument("--first-seed", type=_seed, default=0, metavar="S", help="the first seed (default 0)")
     p.add_argument("--report", type=_report_path, default=None, metavar="FILE.md|FILE.json",
                    help="also write the calibration as Markdown (.md) or JSON (.json)")
+    p.add_argument("--combine", type=Path, nargs="+", default=None, metavar="FILE.json",
+                   help="run nothing: combine JSON reports of earlier calibrations over disjoint seed ranges "
+                        "(same claims, budget and rate) into one table and report")
     p.add_argument("--rate", type=_rate, default=DEFAULT_RATE, metavar="R",
                    help=f"family-wise false-alarm rate of each seed's run (default {DEFAULT_RATE:g})")
     sweep_opts(p, "claim runs")
@@ -1469,7 +1640,33 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised like Ctrl-C so that cleanup runs: temporary files removed, sweep workers stopped."""
+
+
+def _on_sigterm(signum, frame):
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # once: a second SIGTERM must not break the cleanup
+    raise Terminated
+
+
 def main(argv=None) -> int:
+    """The command line; SIGTERM is handled like Ctrl-C (one line, exit 143) for the duration of the call."""
+    if threading.current_thread() is not threading.main_thread():
+        return _main(argv)
+    previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    try:
+        return _main(argv)
+    except Terminated:  # arrived outside the command (while parsing, or while reporting an error)
+        print(f"{PROG}: terminated", file=sys.stderr)
+        return 143
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return 130
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _main(argv=None) -> int:
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
@@ -1484,6 +1681,9 @@ def main(argv=None) -> int:
         if _debug():
             traceback.print_exc()
         return _usage_exit(exc)
+    except Terminated:
+        print(f"{PROG}: terminated", file=sys.stderr)
+        return 143
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)
         return 130

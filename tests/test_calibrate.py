@@ -62,3 +62,53 @@ def test_markdown_report_and_intervals(capsys, tmp_path):
 def test_bad_calibrate_arguments(capsys, argv):
     code, _, err = _cli(capsys, *argv)
     assert code == 2 and err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_combined_chunks_equal_one_run_over_their_union(capsys, tmp_path):
+    """Calibrations over disjoint seed ranges combine into exactly the run over all the seeds."""
+    claim = "mobahi2020/sparsification"
+    parts = []
+    for first, n in ((0, 2), (2, 1)):
+        path = tmp_path / f"part{first}.json"
+        assert _cli(capsys, "calibrate", claim, "--seeds", str(n), "--first-seed", str(first),
+                    "--report", str(path))[0] == 0
+        parts.append(str(path))
+    whole = tmp_path / "whole.json"
+    assert _cli(capsys, "calibrate", claim, "--seeds", "3", "--report", str(whole))[0] == 0
+    combined = tmp_path / "combined.json"
+    code, out, _ = _cli(capsys, "calibrate", "--combine", *parts, "--report", str(combined))
+    assert code == 0 and claim in out
+    a, b = json.loads(combined.read_text()), json.loads(whole.read_text())
+    assert a["seed_ranges"] == [[0, 1], [2, 2]] and b["seed_ranges"] == [[0, 2]]
+    assert a["claims"] == b["claims"]
+
+
+def test_combine_refuses_overlapping_or_mismatched_runs(capsys, tmp_path):
+    claim = "mobahi2020/sparsification"
+    one, two, other_rate = tmp_path / "a.json", tmp_path / "b.json", tmp_path / "c.json"
+    _cli(capsys, "calibrate", claim, "--seeds", "2", "--report", str(one))
+    _cli(capsys, "calibrate", claim, "--seeds", "2", "--first-seed", "1", "--report", str(two))
+    _cli(capsys, "calibrate", claim, "--seeds", "1", "--first-seed", "5", "--rate", "0.01", "--report", str(other_rate))
+    (tmp_path / "junk.json").write_text("{not json")
+    for argv, word in ((["--combine", str(one), str(two)], "overlap"),
+                       (["--combine", str(one), str(other_rate)], "rate"),
+                       (["--combine", str(tmp_path / "junk.json")], "not JSON"),
+                       (["--combine", str(tmp_path / "missing.json")], "cannot read"),
+                       (["--combine", str(one), "--workers", "2"], "runs nothing")):
+        code, _, err = _cli(capsys, "calibrate", *argv)
+        assert code == 2 and err.count("\n") == 1 and word in err and "--combine" in err, err
+
+
+def test_a_rival_that_survives_names_its_seeds(capsys, tmp_path, monkeypatch):
+    """An underpowered claim is reported, with the seeds in which its rival survived."""
+    from paper_checks import stats
+
+    real = stats.z_agreement
+    # the rival replaced by the theory's own prediction: it can never be rejected
+    monkeypatch.setattr(stats, "z_agreement", lambda est, se, pred, rival, **k: real(est, se, pred, pred, **k))
+    report = tmp_path / "cal.md"
+    code, out, _ = _cli(capsys, "calibrate", "simon2024/rf-risk-matches-monte-carlo", "--seeds", "2",
+                        "--report", str(report))
+    text = report.read_text()
+    assert code == 1 and "underpowered" in out
+    assert "rival survived 0, 1" in text and "power: every rival rejected in at least 0.0% of seeds" in text
