@@ -159,7 +159,7 @@ def fp_tolerance(scale, *, condition: float = 1.0, dimension: int = 1, repetitio
 def condition_number(matrix, shift: float = 0.0) -> float:
     """2-norm condition number of the symmetric positive semi-definite ``matrix + shift I``."""
     d = np.linalg.eigvalsh(np.asarray(matrix, dtype=float))
-    lo = d.min() + shift
+    lo = float(d.min() + shift)
     if not lo > 0:
         raise ValueError(f"matrix + shift I must be positive definite, smallest eigenvalue {lo!r}")
     return float((d.max() + shift) / lo)
