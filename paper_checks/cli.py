@@ -717,12 +717,54 @@ def _read_calibration(path: Path) -> dict:
     except ValueError:
         raise UsageError(f"--combine: {str(path)!r} is not JSON; give reports written by "
                          "'theorycheck calibrate --report FILE.json'") from None
-    keys = ("budget", "rate", "seed_ranges", "claims")
-    if not isinstance(doc, dict) or any(k not in doc for k in keys) or not all(
-            isinstance(r, dict) and "false_alarm_seeds" in r and "rival_survived_seeds" in r for r in doc["claims"]):
-        raise UsageError(f"--combine: {str(path)!r} is not a calibration report with per-seed results "
-                         "(written by 'theorycheck calibrate --report FILE.json')")
+    problem = _calibration_doc_problem(doc)
+    if problem:
+        raise UsageError(f"--combine: {str(path)!r} is not a calibration report with per-seed results ({problem}); "
+                         "give reports written by 'theorycheck calibrate --report FILE.json'")
     return doc
+
+
+def _calibration_doc_problem(doc) -> str:
+    """What makes ``doc`` unusable as a calibration report ('' when nothing does)."""
+    def is_int(v, low=0):
+        return isinstance(v, int) and not isinstance(v, bool) and low <= v <= MAX_SEED
+
+    def is_rate(v):
+        return isinstance(v, (int, float)) and not isinstance(v, bool) and 0.0 < v <= 1.0
+
+    if not isinstance(doc, dict):
+        return "not a JSON object"
+    for key in ("budget", "rate", "seed_ranges", "claims"):
+        if key not in doc:
+            return f"no {key!r}"
+    if doc["budget"] not in ("quick", "full"):
+        return "budget must be quick or full"
+    if not is_rate(doc["rate"]) or doc["rate"] >= 1.0:
+        return "rate must be a number in (0, 1)"
+    ranges = doc["seed_ranges"]
+    if not isinstance(ranges, list) or not ranges or not all(
+            isinstance(r, list) and len(r) == 2 and is_int(r[0]) and is_int(r[1]) and r[0] <= r[1] for r in ranges):
+        return "seed_ranges must be a non-empty list of [first, last] seeds in [0, 2**63 - 1]"
+    n_seeds = sum(b - a + 1 for a, b in ranges)
+    claims_ = doc["claims"]
+    if not isinstance(claims_, list) or not claims_ or not all(isinstance(r, dict) for r in claims_):
+        return "claims must be a non-empty list of objects"
+    for row in claims_:
+        if not isinstance(row.get("id"), str):
+            return "a claim has no id"
+        if not is_int(row.get("seeds"), 1) or row["seeds"] != n_seeds:
+            return f"claim {row['id']!r}: seeds must be {n_seeds}, the number of seeds in seed_ranges"
+        if not is_rate(row.get("designed_rate")):
+            return f"claim {row['id']!r}: designed_rate must be a number in (0, 1]"
+        for key in ("false_alarm_seeds", "rival_survived_seeds"):
+            seeds = row.get(key)
+            if not isinstance(seeds, list) or len(set(map(str, seeds))) != len(seeds) or not all(
+                    is_int(x) and any(a <= x <= b for a, b in ranges) for x in seeds):
+                return f"claim {row['id']!r}: {key} must list distinct seeds of seed_ranges"
+        errors = row.get("errors")
+        if not isinstance(errors, list) or not all(isinstance(e, str) for e in errors):
+            return f"claim {row['id']!r}: errors must be a list of strings"
+    return ""
 
 
 def combine_calibrations(docs, names, patterns=()):
@@ -1014,8 +1056,8 @@ def _sd_compute(point: dict, budget, seed: int):
 
 
 def _sizes_parser(text: str) -> tuple:
-    allowed = (f"class sizes as dash-separated integers in [1, {EXPLORE_MAX_POINTS}], 2 to {EXPLORE_MAX_CLASSES} "
-               "classes (e.g. 8-8-8 or 16-8-4)")
+    allowed = (f"class sizes as dash-separated integers in [1, {EXPLORE_MAX_POINTS}], at least 2 classes and at most "
+               f"{EXPLORE_MAX_CLASSES} (e.g. 8-8-8 or 16-8-4)")
     parts = text.split("-")
     if not 2 <= len(parts) <= EXPLORE_MAX_CLASSES:
         raise ValueError(allowed)
