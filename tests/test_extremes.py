@@ -108,7 +108,7 @@ def assert_accurate(name, observed, reference, bounds, *, normwise=False):
         ok = all(e <= b for e, b in zip(errs, bnd))
         rel = [float(e / max(abs(r), mp.mpf(TINY))) for e, r in zip(errs, ref)]
         rb = [float(b / max(abs(r), mp.mpf(TINY))) for b, r in zip(bnd, ref)]
-        i = int(np.argmax(np.array(rel) / np.array(rb)))
+        i = max(range(len(rel)), key=lambda k: rel[k] / rb[k] if rb[k] else (math.inf if rel[k] else 0.0))
         worst, rel_bound = max(rel), rb[i]
         moved = [o + 10 * mp.mpf(b) * (1 if o >= r else -1) for o, r, b in zip(obs, ref, bnd)]
         assert any(abs(m - r) > b for m, r, b in zip(moved, ref, bnd)), f"{name}: no power"
@@ -323,3 +323,291 @@ def test_self_distillation_out_of_range_raises():
         sd.student_multipliers(SPECTRUM, 1e-12, -1.0, 10000)
     with pytest.raises(ValueError, match="do not converge"):
         sd.limit_multipliers(SPECTRUM, 1e-12, 2.5)
+
+
+# =========================================================================== neural collapse (Dang et al. 2023)
+
+DEPTHS = (1, 2, 3, 8)
+
+
+def _mp_sup(fun, stationary, x0):
+    """``sup_x fun(x)`` over ``x > 0`` at the root of ``stationary`` (the numerator of ``fun'``) nearest ``x0``."""
+    return fun(mp.findroot(stationary, mp.mpf(x0)))
+
+
+def _mp_phi(M):
+    """``phi_M = sup x^(M-1)/(x^M + 1)``: ``d/dx`` vanishes where ``(M-1)(x^M + 1) = M x^M``."""
+    return _mp_sup(lambda x: x ** (M - 1) / (x**M + 1), lambda x: (M - 1) * (x**M + 1) - M * x**M, 1)
+
+
+def _mp_psi(M):
+    """``psi_M = sup M x^(M-1)/(x^M + 1)^2``: ``d/dx`` vanishes where ``(M-1)(x^M + 1) = 2M x^M``."""
+    return _mp_sup(lambda x: M * x ** (M - 1) / (x**M + 1) ** 2, lambda x: (M - 1) * (x**M + 1) - 2 * M * x**M, 0.9)
+
+
+@pytest.mark.parametrize("depth", range(2, 9))
+def test_thresholds_up_to_depth_8(depth):
+    """``phi_M = sup x^(M-1)/(x^M + 1)`` and ``psi_M = sup M x^(M-1)/(x^M + 1)^2``, maximised in mpmath.
+
+    The float code evaluates products of powers ``c^e`` of exact constants: each power's
+    relative condition is ``1 + |e ln c|``; the sum over the powers is the stated condition.
+    """
+    M = mp.mpf(depth)
+    phi, psi = _mp_phi(M), _mp_psi(M)
+    c_phi = 1 + abs((M - 1) / M * mp.log(M - 1))
+    c_psi = 1 + abs((M - 1) / M * mp.log(M - 1)) + abs((M + 1) / M * mp.log(M + 1))
+    assert_accurate("nc.collapse_threshold", nc.collapse_threshold(depth), phi, bound(phi, condition=c_phi, repetitions=4))
+    assert_accurate("nc.root_threshold", nc.root_threshold(depth), psi, bound(psi, condition=c_psi, repetitions=6))
+
+
+def _mp_largest_root(ratio, depth):
+    """Largest root of ``M x^(M-1) = ratio (x^M + 1)^2`` in mpmath: bracket beyond the peak, then findroot."""
+    M, r = mp.mpf(depth), mp.mpf(ratio)
+    f = lambda x: mp.log(M * x ** (M - 1) / (x**M + 1) ** 2 / r)  # noqa: E731  (scale-free: ratios down to 1e-12)
+    lo = ((M - 1) / (M + 1)) ** (1 / M) if depth > 1 else mp.mpf(0)
+    hi = max(2 * lo, mp.mpf(1))
+    while f(hi) > 0:
+        hi *= 2
+    for _ in range(60):  # bisection to a narrow bracket, then the secant-bracketing solver
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if f(mid) > 0 else (lo, mid)
+    return mp.findroot(f, (lo, hi), solver="anderson")
+
+
+def _root_condition(x, depth):
+    """Relative condition of the largest root: ``1 / |d log(rhs)/d log x|`` with rhs = ``M x^(M-1)/(x^M + 1)^2``."""
+    M = mp.mpf(depth)
+    return 1 / abs((M - 1) - 2 * M * x**M / (x**M + 1))
+
+
+@pytest.mark.parametrize("depth", DEPTHS)
+def test_largest_root_down_to_ratio_1e12(depth):
+    """The largest root against mpmath, ratios from 1e-12 to just below ``psi_M``.
+
+    Depth >= 2 (brentq): ``rtol x`` plus the equation's rounding (``M + 4`` operations)
+    over its slope, ``fp_tolerance(x, 1/|d log rhs/d log x|, M + 4)``.  Depth 1 is a
+    closed form: 5 roundings, condition 1; its rival, ``1/sqrt(r) - 1`` (the previous
+    form), is rejected near ``r = 1``.
+    """
+    psi = nc.root_threshold(depth)
+    ratios = [1e-12, 1e-6, 1e-3, 0.1 * psi, 0.5 * psi, 0.99 * psi, psi * (1 - 1e-6)]
+    if depth == 1:
+        ratios += [1 - 1e-6, 1 - 1e-12]
+    for r in ratios:
+        x = _mp_largest_root(r, depth)
+        got = nc.largest_root(r, depth)
+        if depth == 1:
+            b = bound(x, repetitions=5)
+            assert_accurate("nc.largest_root", got, x, b)
+            if r > 0.5:
+                assert rejects(math.sqrt(1.0 / r) - 1.0, x, b)
+        else:
+            b = bound(x, condition=_root_condition(x, depth), repetitions=depth + 4, solver=BRENTQ_RTOL * x)
+            assert_accurate("nc.largest_root", got, x, b)
+
+
+@pytest.mark.parametrize("weight_decay", [1e-3, 1e-12, 1e-40, 1e-100, 1e-300])
+def test_regularization_constant_at_depth_8(weight_decay):
+    """``beta = M N (N lambda_H lambda_W^M)^(1/M)`` in mpmath at depth 8 (about 6 roundings, condition 1).
+
+    Rival: the formula as written in floats, whose ``lambda_W^8`` underflows below 1e-39.
+    """
+    sizes, M, lh = list(range(1, 101)), 8, 1e-3
+    N = sum(sizes)
+    ref = M * N * (N * mp.mpf(lh) * mp.mpf(weight_decay) ** M) ** (mp.mpf(1) / M)
+    b = bound(ref, repetitions=6)
+    assert_accurate("nc.regularization_constant", nc.regularization_constant(sizes, M, weight_decay, lh), ref, b)
+    naive = M * N * (N * lh * weight_decay**M) ** (1.0 / M)
+    assert rejects(naive, ref, b) == (weight_decay**M < TINY)
+    lam = nc.zero_solution_regularization(sizes, M)  # at this common decay every class just collapses
+    ref_lam = (mp.mpf(max(sizes)) * _mp_phi(mp.mpf(M)) / (M * N)) ** (
+        mp.mpf(M) / (M + 1)) / mp.mpf(N) ** (mp.mpf(1) / (M + 1))
+    assert_accurate("nc.zero_solution_regularization", lam, ref_lam, bound(ref_lam, condition=3, repetitions=8))
+
+
+def _mp_ufm(sizes, depth, lw, lh):
+    """The deep linear UFM minimum from the per-class problem ``g_k(x) = n_k/(x^M + 1) + beta x``, in mpmath.
+
+    Collapse iff ``g_k(x) >= g_k(0)`` at the largest root (or no root): compared directly.
+    """
+    M = mp.mpf(depth)
+    N = mp.mpf(sum(sizes))
+    beta = M * N * (N * mp.mpf(lh) * mp.mpf(lw) ** M) ** (1 / M)
+    xs, objective = [], mp.mpf(0)
+    psi = _mp_psi(M) if depth > 1 else mp.mpf(1)
+    for n in sizes:
+        g = lambda x, n=n: n / (x**M + 1) + beta * x  # noqa: E731
+        x = _mp_largest_root(beta / n, depth) if beta / n < psi else None
+        x = x if (x is not None and g(x) < g(0)) else mp.mpf(0)
+        xs.append(x)
+        objective += g(x)
+    return beta, xs, objective / (2 * N)
+
+
+def test_ufm_minimum_depth_8_with_100_classes():
+    """Imbalanced sizes 1..100 at depth 8: which classes collapse, ``x_k``, the classifier lengths, the objective.
+
+    Bounds: ``x_k`` as the largest root (brentq ``rtol`` + equation rounding); the lengths
+    ``N lambda_H x^M`` inherit ``M`` times ``x``'s relative error; the objective is a sum of
+    ``K`` positive terms stationary in ``x_k``, so its bound is ``fp_tolerance(obj, 1, K, M + 4)``.
+    """
+    sizes, M = list(range(1, 101)), 8
+    N = sum(sizes)
+    beta = 50.5 * nc.collapse_threshold(M)  # classes of size <= 50 collapse, none at the boundary
+    for lw in (1e-3, 1e-12, 1e-40):
+        lh = (beta / (M * N * lw)) ** M / N  # up to 1e288: beta stays put while the decays go extreme
+        got = nc.deep_linear_ufm_minimum(sizes, M, lw, lh)
+        beta, xs, obj = _mp_ufm(sizes, M, lw, lh)
+        assert got.collapsed.tolist() == [x == 0 for x in xs]
+        assert got.collapsed.sum() == 50  # minority collapse
+        xb = [bound(x, condition=_root_condition(x, M), repetitions=M + 4, solver=BRENTQ_RTOL * x) if x else 0.0
+              for x in xs]
+        assert_accurate("nc.deep_linear_ufm_minimum x", got.x, xs, xb)
+        lengths = [mp.mpf(sum(sizes)) * mp.mpf(lh) * x**M for x in xs]
+        lb = [M * xbk / x * L + bound(L, repetitions=M + 2) if x else 0.0 for xbk, x, L in zip(xb, xs, lengths)]
+        assert_accurate("nc.deep_linear_ufm_minimum lengths", np.diag(got.classifier_gram), lengths, lb)
+        assert_accurate("nc.deep_linear_ufm_minimum objective", got.objective, obj,
+                        bound(obj, dimension=len(sizes), repetitions=M + 4))
+
+
+def _mp_ce(depth, lw, lh, N, K):
+    """The balanced CE problem in the logit scale, re-derived: loss plus ``min_s`` of the regularisers.
+
+    ``min_s A s^2 + B rho^2 s^(-2M)`` (``A = M lw (K-1)/2``, ``B = lh N K/(2(K-1))``) is
+    ``A (M+1)/M (M B rho^2/A)^(1/(M+1))``.  Returns ``(F, F')`` as functions of ``rho``.
+    """
+    M, K, N = mp.mpf(depth), mp.mpf(K), mp.mpf(N)
+    A, B = M * mp.mpf(lw) * (K - 1) / 2, mp.mpf(lh) * N * K / (2 * (K - 1))
+    c = K / (K - 1)
+    R1 = A * (M + 1) / M * (M * B / A) ** (1 / (M + 1))
+    F = lambda rho: mp.log(1 + (K - 1) * mp.exp(-c * rho)) + R1 * rho ** (2 / (M + 1))  # noqa: E731
+    dF = lambda rho: (-c * (K - 1) * mp.exp(-c * rho) / (1 + (K - 1) * mp.exp(-c * rho))  # noqa: E731
+                      + 2 / (M + 1) * R1 * rho ** (2 / (M + 1) - 1))
+    return F, dF, R1
+
+
+def _mp_ce_scale(depth, lw, lh, N, K):
+    """Global minimiser of the CE problem over ``rho >= 0``: every sign change of ``F'`` on a log grid, refined.
+
+    ``F'`` is a difference of terms as small as 1e-300: the root is found for its scale-free
+    form ``log(reg') - log(-loss')`` (bisection, then the bracketing solver).
+    """
+    F, dF, R1 = _mp_ce(depth, lw, lh, N, K)
+    Mm, Km = mp.mpf(depth), mp.mpf(K)
+    c = Km / (Km - 1)
+    reg1 = 2 / (Mm + 1) * R1  # reg'(1)
+
+    def h(rho):  # log reg'(rho) - log(-loss'(rho)), same sign as F'
+        log_reg = mp.log(reg1) + (2 / (Mm + 1) - 1) * mp.log(rho)
+        log_loss = mp.log(c * (Km - 1)) - c * rho - mp.log1p((Km - 1) * mp.exp(-c * rho))
+        return log_reg - log_loss
+
+    grid = [mp.mpf(10) ** (mp.mpf(e) / 8) for e in range(-12 * 8, 4 * 8)]
+    cands = [mp.mpf(0)]
+    for a, b in zip(grid, grid[1:]):
+        if mp.sign(h(a)) != mp.sign(h(b)):
+            for _ in range(40):
+                mid = (a + b) / 2
+                a, b = (mid, b) if mp.sign(h(mid)) == mp.sign(h(a)) else (a, mid)
+            cands.append(mp.findroot(h, (a, b), solver="anderson"))
+    values = [mp.log(K) if r == 0 else F(r) for r in cands]
+    rho = cands[values.index(min(values))]
+    return rho, F, dF
+
+
+@pytest.mark.parametrize("depth", [1, 2, 8])
+def test_ce_scale_100_classes(depth):
+    """The CE logit scale at 100 classes, decays 1e-300..1e-3, against the re-derived problem in mpmath.
+
+    Bound: brentq's ``rtol`` plus the rounding of ``F'`` over its slope,
+    ``fp_tolerance(rho, (|loss'| + |reg'|)/(rho |F''|), K, 8)`` (depth 1 is a closed form
+    with the same conditioning).
+    """
+    K, N = 100, 100 * 20
+    for dec in (1e-3, 1e-12, 1e-100, 1e-300):
+        rho, F, dF = _mp_ce_scale(depth, dec, dec, N, K)
+        got = nc.ce_scale(depth, dec, dec, N, K)
+        assert rho > 0
+        c = mp.mpf(K) / (K - 1)
+        e = (K - 1) * mp.exp(-c * rho)
+        loss_d = c * e / (1 + e)
+        reg_d = 2 / mp.mpf(depth + 1) * _mp_ce(depth, dec, dec, N, K)[2] * rho ** (mp.mpf(2) / (depth + 1) - 1)
+        cond = (abs(loss_d) + abs(reg_d)) / (rho * abs(mp.diff(dF, rho)))
+        b = bound(rho, condition=cond, dimension=K, repetitions=8, solver=BRENTQ_RTOL * rho)
+        assert_accurate("nc.ce_scale", got, rho, b)
+    m = nc.deep_linear_ufm_minimum([20] * K, depth, 1e-12, 1e-12, loss="ce")
+    rho, F, _ = _mp_ce_scale(depth, 1e-12, 1e-12, N, K)
+    assert_accurate("nc.deep_linear_ufm_minimum CE objective", m.objective, F(rho), bound(F(rho), dimension=K, repetitions=8))
+
+
+def test_simplex_etf_gram_100_classes():
+    """``(K/(K-1)) (I - 11^T/K)`` in mpmath: 1 on the diagonal, ``-1/(K-1)`` off it (3 roundings)."""
+    K = 100
+    G = nc.simplex_etf_gram(K)
+    ref = [mp.mpf(1) if i == j else -1 / mp.mpf(K - 1) for i in range(K) for j in range(K)]
+    assert_accurate("nc.simplex_etf_gram", G.ravel(), ref, [bound(v, repetitions=3) for v in ref])
+
+
+def _mp_mixup(K, lam, mix):
+    """Optimal ``(a, b)`` of a cross-class mixup sample: damped Newton in mpmath on the objective built from the logits."""
+    K, lam, mix = mp.mpf(K), mp.mpf(lam), mp.mpf(mix)
+    o = -1 / (K - 1)
+
+    def parts(a, b):
+        z = [a + o * b, o * a + b, o * (a + b)]
+        w = [1, 1, K - 2]
+        zmax = max(z)
+        e = [wi * mp.exp(zi - zmax) for wi, zi in zip(w, z)]
+        s = mp.fsum(e)
+        p = [ei / s for ei in e]
+        t = [mix, 1 - mix, 0]
+        f = zmax + mp.log(s) - mix * z[0] - (1 - mix) * z[1] + lam / 2 * (a * a + b * b + 2 * o * a * b)
+        J = [[1, o], [o, 1], [o, o]]
+        g = [mp.fsum(J[i][k] * (p[i] - t[i]) for i in range(3)) + lam * (([a, b][k]) + o * ([b, a][k]))
+             for k in range(2)]
+        H = mp.matrix(2, 2)
+        for k in range(2):
+            for j in range(2):
+                H[k, j] = mp.fsum(J[i][k] * J[i][j] * p[i] for i in range(3)) \
+                    - mp.fsum(J[i][k] * p[i] for i in range(3)) * mp.fsum(J[i][j] * p[i] for i in range(3)) \
+                    + lam * (1 if k == j else o)
+        return f, g, H, J, p, t
+
+    a, b = mp.mpf(0), mp.mpf(0)
+    for _ in range(500):
+        f, g, H, *_ = parts(a, b)
+        step = mp.lu_solve(H, mp.matrix(g))
+        t = mp.mpf(1)
+        while parts(a - t * step[0], b - t * step[1])[0] > f - t * (g[0] * step[0] + g[1] * step[1]) / 4:
+            t /= 2
+        a, b = a - t * step[0], b - t * step[1]
+        if abs(t * step[0]) + abs(t * step[1]) < mp.mpf(10) ** (-DPS + 5) * (1 + abs(a) + abs(b)):
+            break
+    f, g, H, J, p, t = parts(a, b)
+    # condition: |H^-1| times the sum of the gradient's absolute terms (p carries |z| relative error from exp)
+    z_abs = max(abs(a), abs(b)) * 2
+    g_abs = mp.fsum(abs(J[i][k]) * (p[i] * (1 + z_abs) + abs(t[i])) for i in range(3) for k in range(2)) \
+        + lam * 2 * (abs(a) + abs(b))
+    hinv = mp.norm(mp.inverse(H), 1)
+    return a, b, hinv * g_abs / max(abs(a), abs(b))
+
+
+def test_mixup_optimal_features_100_classes():
+    """Fisher et al.'s mixup optimum at 100 classes, feature decay 1e-12..1e3, against Newton in mpmath.
+
+    Bound: ``fp_tolerance(max(|a|, |b|), ||H^-1|| g_abs / max(|a|, |b|), 3, 8)`` -- the
+    minimiser's sensitivity to the gradient's rounding (``g_abs`` the sum of the gradient's
+    absolute terms, ``exp`` contributing ``|z|`` relative), on the three logit groups.
+    """
+    K = 100
+    for lam in (1e-12, 1e-3, 1.0, 1e3):
+        for mix in (0.0, 0.3, 0.5, 1.0):
+            a, b, cond = _mp_mixup(K, lam, mix)
+            got = nc.mixup_optimal_feature(K, lam, mix)
+            scale = max(abs(a), abs(b))
+            assert_accurate("nc.mixup_optimal_feature", got, [a, b],
+                            bound(scale, condition=cond, dimension=3, repetitions=8), normwise=True)
+        a, b, cond = _mp_mixup(K, lam, 1.0)  # same class: h = a w_c whatever the mix (b = 0 for mix 1)
+        got = nc.mixup_optimal_feature(K, lam, 0.3, same_class=True)
+        assert_accurate("nc.mixup_optimal_feature", got, [a, b],
+                        bound(max(abs(a), abs(b)), condition=cond, dimension=3, repetitions=8), normwise=True)
