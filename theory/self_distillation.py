@@ -143,7 +143,7 @@ def _eigenvalues(eigenvalues, ridge):
     if not np.all(np.isfinite(d)):
         raise ValueError("eigenvalues must be finite")
     if np.any(d < 0):
-        raise ValueError(f"eigenvalues must be >= 0 (a Gram matrix is positive semi-definite), got min {d.min()!r}")
+        raise ValueError(f"eigenvalues must be >= 0 (a Gram matrix is positive semi-definite), got min {float(d.min())!r}")
     if ridge == 0 and np.any(d == 0):
         raise ValueError("ridge must be > 0 when an eigenvalue is 0 (the kernel system is singular)")
     return d
@@ -281,7 +281,7 @@ def gram_eigh(gram):
     # eigenvalues that rounding made slightly negative are zero
     floor = K.shape[0] * np.finfo(float).eps * scale
     if d.min() < -floor:
-        raise ValueError(f"gram must be positive semi-definite, smallest eigenvalue {d.min()!r}")
+        raise ValueError(f"gram must be positive semi-definite, smallest eigenvalue {float(d.min())!r}")
     d = np.clip(d, 0.0, None)
     order = np.argsort(d)[::-1]
     return d[order], V[:, order]
