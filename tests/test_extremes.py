@@ -611,3 +611,166 @@ def test_mixup_optimal_features_100_classes():
         got = nc.mixup_optimal_feature(K, lam, 0.3, same_class=True)
         assert_accurate("nc.mixup_optimal_feature", got, [a, b],
                         bound(max(abs(a), abs(b)), condition=cond, dimension=3, repetitions=8), normwise=True)
+
+
+# =========================================================================== random features (Simon et al. 2024)
+
+RF_EIGENVALUES = np.logspace(0, -12, 25)  # spread 1e12
+RF_TARGET = np.sqrt(np.logspace(0, -6, 25))
+
+
+class _MpEigenframework:
+    """The eigenframework in mpmath, from the paper's equations as written.
+
+    ``(2)`` gives ``kappa = gamma (1 - z/N)``; ``(1)`` then fixes ``gamma`` by
+    ``delta = kappa (n - z)``, solved by bisection in ``log gamma`` (monotone on the domain
+    ``z < min(n, N)``) to 1e-57.  ``E_te = E_0 (sum B_i v_i^2 + sigma^2)`` with the paper's
+    ``x = (q (N - 2z) + z^2)/(n (N - q))`` and ``B_i = (1 - L_i) - kappa L_i/(lambda_i + gamma) N/(N - q)``.
+    """
+
+    def __init__(self, lam, v, noise, n, N):
+        self.lam = [mp.mpf(x) for x in lam]
+        self.v2 = [mp.mpf(x) ** 2 for x in v]
+        self.noise, self.n = mp.mpf(noise), mp.mpf(n)
+        self.N = None if math.isinf(N) else mp.mpf(N)
+
+    def with_(self, **kw):
+        out = object.__new__(_MpEigenframework)
+        out.__dict__.update(self.__dict__, **kw)
+        return out
+
+    def parts(self, t):
+        g = mp.exp(t)
+        L = [x / (x + g) for x in self.lam]
+        z = mp.fsum(L)
+        kappa = g if self.N is None else g * (1 - z / self.N)
+        return g, L, z, kappa
+
+    def log_ridge(self, t):
+        g, L, z, kappa = self.parts(t)
+        if z >= self.n or kappa <= 0:
+            return -mp.inf
+        return mp.log(kappa * (self.n - z))
+
+    def test(self, t):
+        g, L, z, kappa = self.parts(t)
+        q = mp.fsum(x * x for x in L)
+        n, N = self.n, self.N
+        if N is None:
+            x = q / n
+            B = [(1 - Li) ** 2 for Li in L]
+        else:
+            x = (q * (N - 2 * z) + z * z) / (n * (N - q))
+            B = [(1 - Li) - kappa * Li / (lm + g) * N / (N - q) for Li, lm in zip(L, self.lam)]
+        return (mp.fsum(b * v2 for b, v2 in zip(B, self.v2)) + self.noise) / (1 - x)
+
+    def train(self, t):
+        g, L, z, kappa = self.parts(t)
+        return ((self.n - z) / self.n) ** 2 * self.test(t)
+
+    def solve(self, ridge):
+        target = mp.log(mp.mpf(ridge))
+        lo, hi = mp.mpf(-700), max(target, 0) + 60  # delta(e^60) > e^60 (n - z) exceeds any ridge here
+        for _ in range(200):
+            mid = (lo + hi) / 2
+            lo, hi = (mid, hi) if self.log_ridge(mid) < target else (lo, mid)
+        return (lo + hi) / 2
+
+    def inputs(self):
+        """(name, rebuild(scale)) for every input the float code rounds: the eigenvalues, n, N."""
+        out = [(f"lambda_{i}", lambda s, i=i: self.with_(lam=self.lam[:i] + [self.lam[i] * s] + self.lam[i + 1:]))
+               for i in range(len(self.lam))]
+        out.append(("n", lambda s: self.with_(n=self.n * s)))
+        if self.N is not None:
+            out.append(("N", lambda s: self.with_(N=self.N * s)))
+        return out
+
+    def condition(self, what, t, ridge=None):
+        """``2 + sum_x |d log what / d log x|`` over the eigenvalues, n, N (and the ridge when given).
+
+        With the ridge given ``gamma`` moves with the inputs (implicit function theorem on
+        ``log delta(t, x) = log ridge``); at an optimum (``ridge=None``) it is stationary.
+        The 2 is the result's rounding plus the targets and noise (``E`` is linear and
+        positive in ``v^2`` and ``sigma^2``: their elasticities sum to 1).
+        """
+        f = lambda m, tt: mp.log(getattr(m, what)(tt))  # noqa: E731
+        d_t = mp.diff(lambda tt: f(self, tt), t)
+        D_t = mp.diff(self.log_ridge, t) if ridge is not None else None
+        total = 2 + (abs(d_t / D_t) if ridge is not None else 0)  # elasticity in the ridge
+        for _, rebuild in self.inputs():
+            e = mp.diff(lambda s: f(rebuild(mp.exp(s)), t), 0)
+            if ridge is not None:
+                e -= d_t * mp.diff(lambda s: rebuild(mp.exp(s)).log_ridge(t), 0) / D_t
+            total += abs(e)
+        return total
+
+
+RF_CASES = [(10, 20.0), (20, 10.0), (10, 10.0), (10, math.inf), (30, 40.0)]  # n < N, n > N, n = N, KRR, n > rank
+
+
+@pytest.mark.parametrize("n, N", RF_CASES)
+def test_rf_risks_at_ridge_1e12(n, N):
+    """Test and training risk, ridges 1e-12..1, spectrum spread 1e12, against the mpmath eigenframework.
+
+    Bound: ``fp_tolerance(E, condition, 25 modes, 8 operations per mode)`` with the
+    condition of :meth:`_MpEigenframework.condition` (elasticities of the risk in every
+    rounded input, the fixed point moving with them).
+    """
+    ref = _MpEigenframework(RF_EIGENVALUES, RF_TARGET, 0.1, n, N)
+    for ridge in (1e-12, 1e-6, 1.0):
+        t = ref.solve(ridge)
+        for what, fn in (("test", rf.test_risk), ("train", rf.train_risk)):
+            value = getattr(ref, what)(t)
+            cond = ref.condition(what, t, ridge)
+            got = fn(RF_EIGENVALUES, RF_TARGET, 0.1, n, N, ridge)
+            assert_accurate(f"rf.{what}_risk", got, value, bound(value, condition=cond, dimension=25, repetitions=8))
+
+
+def test_rf_power_law_spectrum_spread_1e12():
+    """``power_law(6, 2, 100)`` spans 1..1e-12: its entries (one pow each, 2 roundings) and KRR's risk on it."""
+    lam, v = rf.power_law(6.0, 2.0, 100)
+    ref_lam = [mp.mpf(i) ** -6 for i in range(1, 101)]
+    ref_v = [mp.mpf(i) ** -1 for i in range(1, 101)]
+    assert_accurate("rf.power_law", lam, ref_lam, [bound(x, repetitions=2) for x in ref_lam])
+    assert_accurate("rf.power_law", v, ref_v, [bound(x, repetitions=2) for x in ref_v])
+    lam2, _ = rf.power_law(2.0, 2.0, 10**6)  # 1e6 modes: spread 1e12
+    idx = [0, 9, 999, 99_999, 999_999]
+    assert_accurate("rf.power_law", lam2[idx], [mp.mpf(i + 1) ** -2 for i in idx],
+                    [bound(mp.mpf(i + 1) ** -2, repetitions=2) for i in idx])
+    ref = _MpEigenframework(lam, v, 0.0, 50, math.inf)
+    t = ref.solve(1e-12)
+    value = ref.test(t)
+    got = rf.test_risk(lam, v, 0.0, 50, math.inf, 1e-12)
+    assert_accurate("rf.test_risk", got, value,
+                    bound(value, condition=ref.condition("test", t, 1e-12), dimension=100, repetitions=8))
+
+
+@pytest.mark.parametrize("n, N", [(10, 20.0), (20, 10.0), (10, math.inf)])
+def test_rf_optimal_ridge_spread_1e12(n, N):
+    """The optimal ridge and its risk against a minimisation in mpmath (grid in log gamma, then golden section).
+
+    The risk at the optimum: ``fp_tolerance`` with the fixed-gamma condition.  The ridge is
+    located through a minimiser: ``log gamma`` is known to ``dt = sqrt(2 tol_E / |E''(t)|)``
+    (the risk's own bound over its curvature), so the ridge to ``|d log delta/dt| dt``.
+    """
+    ref = _MpEigenframework(RF_EIGENVALUES, RF_TARGET, 0.1, n, N)
+    t_lo = ref.solve(mp.mpf(10) ** -200)  # the ridgeless end, to far below any ridge of interest
+    t_hi = mp.log(mp.mpf(1e8))
+    grid = [t_lo + (t_hi - t_lo) * k / 200 for k in range(201)]
+    vals = [ref.test(t) for t in grid]
+    k = vals.index(min(vals))
+    assert 0 < k < 200  # an interior optimum
+    a, b = grid[k - 1], grid[k + 1]
+    golden = (mp.sqrt(5) - 1) / 2
+    for _ in range(130):  # golden-section search: t* to 1e-25 (E's 50 digits locate it to about 25)
+        c, d = b - golden * (b - a), a + golden * (b - a)
+        a, b = (a, d) if ref.test(c) < ref.test(d) else (c, b)
+    t_star = (a + b) / 2
+    E = ref.test(t_star)
+    ridge = mp.exp(ref.log_ridge(t_star))
+    got_ridge, got_risk = rf.optimal_ridge(RF_EIGENVALUES, RF_TARGET, 0.1, n, N)
+    tol_E = bound(E, condition=ref.condition("test", t_star), dimension=25, repetitions=8)
+    assert_accurate("rf.optimal_ridge risk", got_risk, E, tol_E)
+    dt = mp.sqrt(2 * tol_E / abs(mp.diff(ref.test, t_star, 2)))
+    slope = abs(mp.diff(ref.log_ridge, t_star))
+    assert_accurate("rf.optimal_ridge ridge", got_ridge, ridge, bound(ridge, solver=ridge * slope * dt))
