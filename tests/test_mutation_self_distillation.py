@@ -1,0 +1,351 @@
+"""theory.self_distillation: exact error messages (parameter and allowed range), boundaries and
+edge branches, each against an independent computation (dense solves, plain recursions)."""
+
+import math
+import re
+
+import numpy as np
+import pytest
+
+from theory import self_distillation as th
+
+E2 = np.eye(2)
+Y2 = [1.0, 2.0]
+C32 = np.ones((3, 2))
+
+
+def _exact(text):
+    return "^" + re.escape(text) + "$"
+
+
+CASES = [
+    # _real: name, bound and openness appear in the message
+    (lambda: th.student_multipliers([1.0], -1.0, 0.5, 1), "ridge must be >= 0.0, got -1.0"),
+    (lambda: th.student_multipliers([1.0], 0.1, math.inf, 1), "alpha must be finite, got inf"),
+    (lambda: th.student_multipliers([1.0], 0.1, 0.5, -1), "step must be an integer >= 0, got -1"),
+    (lambda: th.student_multipliers([1.0], 0.1, 0.5, True), "step must be an integer >= 0, got True"),
+    (lambda: th.student_multipliers([1.0], 0.1, 0.5, 1.0), "step must be an integer >= 0, got 1.0"),
+    (lambda: th.student_multipliers([[1.0]], 0.1, 0.5, 1), "eigenvalues must be a non-empty 1-D array, got shape (1, 1)"),
+    (lambda: th.student_multipliers([], 0.1, 0.5, 1), "eigenvalues must be a non-empty 1-D array, got shape (0,)"),
+    (lambda: th.student_multipliers([1.0, np.nan], 0.1, 0.5, 1), "eigenvalues must be finite"),
+    (lambda: th.student_multipliers([1.0, -2.0], 0.1, 0.5, 1),
+     "eigenvalues must be >= 0 (a Gram matrix is positive semi-definite), got min -2.0"),
+    (lambda: th.student_multipliers([1.0, 0.0], 0.0, 0.5, 1),
+     "ridge must be > 0 when an eigenvalue is 0 (the kernel system is singular)"),
+    (lambda: th.student_multipliers([1.0], 0.1, 60.0, 400),
+     "alpha=60.0 with step=400 overflows: |1 - alpha| * d/(d + ridge) grows like its step-th power"),
+    (lambda: th.limit_multipliers([1.0], -1.0, 0.5), "ridge must be >= 0.0, got -1.0"),
+    (lambda: th.limit_multipliers([1.0], 0.1, math.nan), "alpha must be finite, got nan"),
+    (lambda: th.limit_multipliers([1.0], 0.1, 3.0),
+     "alpha=3.0: the distillation steps do not converge (need |1 - alpha| * d/(d + ridge) < 1, "
+     "i.e. 0 < alpha < 2 for any spectrum)"),
+    (lambda: th.amplified_ridge(-0.1, 0.5), "ridge must be >= 0.0, got -0.1"),
+    (lambda: th.amplified_ridge(0.1, 0.0), "alpha must be > 0.0, got 0.0"),
+    (lambda: th.amplified_ridge(0.1, 2.0), "alpha must be < 2.0, got 2.0"),
+    (lambda: th.amplified_ridge(0.1, 2.5), "alpha must be < 2.0, got 2.5"),
+    (lambda: th.target_multipliers([1.0], -1.0, 0.5, 0), "ridge must be >= 0.0, got -1.0"),
+    (lambda: th.target_multipliers([1.0], 0.1, 0.5, -2), "step must be an integer >= 0, got -2"),
+    (lambda: th.rbf_kernel([0.0], [0.0], 0.0), "gamma must be > 0.0, got 0.0"),
+    (lambda: th.rbf_kernel(np.zeros((2, 2)), np.zeros((2, 3)), 1.0),
+     "x and z must be 1-D or 2-D with the same number of columns, got (2, 2) and (2, 3)"),
+    (lambda: th.rbf_kernel(np.zeros((2, 2, 1)), np.zeros((2, 1)), 1.0),
+     "x and z must be 1-D or 2-D with the same number of columns, got (2, 2, 1) and (2, 1)"),
+    (lambda: th.rbf_kernel(np.zeros((2, 1)), np.zeros((2, 1, 1)), 1.0),
+     "x and z must be 1-D or 2-D with the same number of columns, got (2, 1) and (2, 1, 1)"),
+    (lambda: th.rbf_kernel([0.0, np.inf], [0.0], 1.0), "x and z must be finite"),
+    (lambda: th.rbf_kernel([0.0], [np.nan], 1.0), "x and z must be finite"),
+    (lambda: th.gram_eigh(np.zeros((2, 3))), "gram must be a non-empty square matrix, got shape (2, 3)"),
+    (lambda: th.gram_eigh(np.zeros((0, 0))), "gram must be a non-empty square matrix, got shape (0, 0)"),
+    (lambda: th.gram_eigh(np.zeros(3)), "gram must be a non-empty square matrix, got shape (3,)"),
+    (lambda: th.gram_eigh(np.array([[1.0, np.nan], [np.nan, 1.0]])), "gram must be finite"),
+    (lambda: th.gram_eigh(np.array([[1.0, 0.5], [0.0, 1.0]])), "gram must be symmetric"),
+    (lambda: th.gram_eigh(np.array([[1.0, 2.0], [2.0, 1.0]])),
+     "gram must be positive semi-definite, smallest eigenvalue -1.0"),
+    (lambda: th.smoother(E2, -0.1, 0.5, 1), "ridge must be >= 0.0, got -0.1"),
+    (lambda: th.smoother(E2, 0.1, 0.5, 1, np.ones((3, 3))), "cross_gram must have shape (m, 2), got (3, 3)"),
+    (lambda: th.smoother(E2, 0.1, 0.5, 1, np.ones(2)), "cross_gram must have shape (m, 2), got (2,)"),
+    (lambda: th.distilled_fit(E2, [1.0], 0.1, 0.5, 1), "y must have shape (2,) like the Gram matrix, got (1,)"),
+    (lambda: th.distilled_fit(E2, [1.0, np.nan], 0.1, 0.5, 1), "y must be finite"),
+    (lambda: th.limit_fit(E2, [1.0], 0.1, 0.5), "y must have shape (2,) like the Gram matrix, got (1,)"),
+    (lambda: th.expected_risk(E2, C32, Y2, [1, 1], 0.1, 0.1, 0.5, 1), "f_test must have shape (3,), got (2,)"),
+    (lambda: th.expected_risk(E2, C32, Y2, [1, 1, 1], -0.1, 0.1, 0.5, 1), "noise_variance must be >= 0.0, got -0.1"),
+    (lambda: th.expected_risk(E2, C32, [1.0], [1, 1, 1], 0.1, 0.1, 0.5, 1),
+     "f_train must have shape (2,) like the Gram matrix, got (1,)"),
+    (lambda: th.expected_risks(E2, C32, Y2, [1, 1, 1], 0.1, 0.0, [0.5], 1), "ridge must be > 0.0, got 0.0"),
+    (lambda: th.expected_risks(E2, C32, Y2, [1, 1, 1], -0.1, 0.1, [0.5], 1), "noise_variance must be >= 0.0, got -0.1"),
+    (lambda: th.expected_risks(E2, np.ones((3, 3)), Y2, [1, 1, 1], 0.1, 0.1, [0.5], 1),
+     "cross_gram must have shape (m, 2), got (3, 3)"),
+    (lambda: th.expected_risks(E2, np.ones(2), Y2, [1, 1, 1], 0.1, 0.1, [0.5], 1),
+     "cross_gram must have shape (m, 2), got (2,)"),
+    (lambda: th.expected_risks(E2, C32, [1.0], [1, 1, 1], 0.1, 0.1, [0.5], 1),
+     "f_train must have shape (2,) like the Gram matrix, got (1,)"),
+    (lambda: th.expected_risks(E2, C32, Y2, [1, 1], 0.1, 0.1, [0.5], 1), "f_test must have shape (3,), got (2,)"),
+    (lambda: th.expected_risks(E2, C32, Y2, [1, 1, 1], 0.1, 0.1, [0.5], -1), "step must be an integer >= 0, got -1"),
+    (lambda: th.optimal_alpha(E2, Y2, Y2, 0.0), "ridge must be > 0.0, got 0.0"),
+    (lambda: th.optimal_alpha(E2, [1.0], Y2, 0.1), "y must have shape (2,) like the Gram matrix, got (1,)"),
+    (lambda: th.optimal_alpha(E2, Y2, [1.0], 0.1), "reference must have shape (2,) like the Gram matrix, got (1,)"),
+    (lambda: th.optimal_alpha(E2, Y2, Y2, 0.1, previous_fit=[1.0]),
+     "previous_fit must have shape (2,) like the Gram matrix, got (1,)"),
+    (lambda: th.optimal_alpha(E2, Y2, Y2, 0.1, previous_fit=Y2),
+     "optimal alpha is undefined: the step's fit does not depend on alpha (y equals the previous fit)"),
+    (lambda: th.expected_optimal_alpha(E2, Y2, 0.1, 0.0), "ridge must be > 0.0, got 0.0"),
+    (lambda: th.expected_optimal_alpha(E2, Y2, -0.1, 0.1), "noise_variance must be >= 0.0, got -0.1"),
+    (lambda: th.expected_optimal_alpha(E2, [1.0], 0.1, 0.1), "f_train must have shape (2,) like the Gram matrix, got (1,)"),
+    (lambda: th.expected_optimal_alpha(E2, Y2, 0.1, 0.1, C32), "f_test is required with cross_gram"),
+    (lambda: th.expected_optimal_alpha(E2, Y2, 0.1, 0.1, np.ones((3, 3)), [1, 1, 1]),
+     "cross_gram must have shape (m, 2), got (3, 3)"),
+    (lambda: th.expected_optimal_alpha(E2, Y2, 0.1, 0.1, np.ones(2), [1, 1]),
+     "cross_gram must have shape (m, 2), got (2,)"),
+    (lambda: th.expected_optimal_alpha(E2, Y2, 0.1, 0.1, C32, [1, 1]), "f_test must have shape (3,), got (2,)"),
+    (lambda: th.expected_optimal_alpha(np.zeros((2, 2)), [0.0, 0.0], 0.0, 0.1),
+     "expected optimal alpha is undefined: the first student equals the teacher for every alpha"),
+    (lambda: th.constraint_ridge([1.0], [1.0], 1, 0.0), "epsilon must be > 0.0, got 0.0"),
+    (lambda: th.constraint_ridge([1.0], [1.0], 0, 0.1), "n_points must be an integer >= 1, got 0"),
+    (lambda: th.constraint_ridge([1.0], [1.0], True, 0.1), "n_points must be an integer >= 1, got True"),
+    (lambda: th.constraint_ridge([1.0], [1.0], 2.0, 0.1), "n_points must be an integer >= 1, got 2.0"),
+    (lambda: th.constraint_ridge([1.0], [1.0, 2.0], 1, 0.1), "coordinates must be finite with shape (1,)"),
+    (lambda: th.constraint_ridge([1.0], [np.nan], 1, 0.1), "coordinates must be finite with shape (1,)"),
+    (lambda: th.constrained_rounds([1.0], [1.0], 1, 0.1, max_rounds=0), "max_rounds must be an integer >= 1, got 0"),
+    (lambda: th.constrained_rounds([1.0], [1.0], 1, 0.1, max_rounds=True), "max_rounds must be an integer >= 1, got True"),
+    (lambda: th.constrained_rounds([1.0], [1.0], 1, 0.1, max_rounds=2.0), "max_rounds must be an integer >= 1, got 2.0"),
+    (lambda: th.collapse_round_bounds(-1.0, 1, 0.1), "initial_norm must be >= 0.0, got -1.0"),
+    (lambda: th.collapse_round_bounds(1.0, 1, 0.0), "epsilon must be > 0.0, got 0.0"),
+    (lambda: th.collapse_round_bounds(1.0, 0, 0.1), "n_points must be an integer >= 1, got 0"),
+    (lambda: th.collapse_round_bounds(1.0, True, 0.1), "n_points must be an integer >= 1, got True"),
+    (lambda: th.collapse_round_bounds(1.0, 1.0, 0.1), "n_points must be an integer >= 1, got 1.0"),
+]
+
+
+@pytest.mark.parametrize("call,message", CASES, ids=[m[:60] for _, m in CASES])
+def test_error_message_names_the_parameter_and_the_allowed_range(call, message):
+    with pytest.raises(ValueError, match=_exact(message)):
+        call()
+
+
+def test_names_of_non_numbers_appear_in_type_errors():
+    with pytest.raises(TypeError, match=_exact("alpha must be a real number, got str")):
+        th.limit_multipliers([1.0], 0.1, "a")
+    with pytest.raises(TypeError, match=_exact("ridge must be a real number, got str")):
+        th.smoother(E2, "a", 0.5, 1)
+    with pytest.raises(TypeError, match=_exact("ridge must be a real number, got str")):
+        th.limit_multipliers([1.0], "a", 0.5)
+
+
+# --------------------------------------------------------------------------- boundaries, with dense references
+
+def _krr(K, lam):
+    return K @ np.linalg.inv(K + lam * np.eye(K.shape[0]))
+
+
+def test_boundary_values_are_accepted():
+    assert th.amplified_ridge(0.0, 1.0) == 0.0  # ridge 0 is allowed (>=)
+    assert th.amplified_ridge(0.3, 1.5) == pytest.approx(0.2, rel=1e-15)
+    assert th.collapse_round_bounds(0.0, 1, 0.1) == (0, 0)  # initial norm 0 is allowed
+    assert th.constraint_ridge([1.0], [1.0], 1, 2.0) == math.inf  # ||z||^2 = 1 <= n eps = 2
+    assert th.constrained_rounds([1.0], [1.0], 1, 2.0, max_rounds=1).collapse_round == 0
+    # ridge exactly 0 with positive eigenvalues: the interpolating limit, multiplier 1
+    np.testing.assert_array_equal(th.limit_multipliers([2.0, 1.0], 0.0, 0.5), [1.0, 1.0])
+    np.testing.assert_array_equal(th.target_multipliers([2.0, 1.0], 0.0, 0.5, 0), [1.0, 1.0])
+    np.testing.assert_array_equal(th.target_multipliers([2.0, 1.0], 0.5, 0.5, 0), [1.0, 1.0])
+
+
+def test_limit_multipliers_diverge_exactly_at_rate_one():
+    # alpha = -1, d = ridge: rate |1 - alpha| d/(d + ridge) = 2 * 1/2 = 1 exactly -> no limit
+    with pytest.raises(ValueError, match="do not converge"):
+        th.limit_multipliers([1.0], 1.0, -1.0)
+    # just inside: KRR with ridge ridge/alpha, d/(d + ridge/alpha)
+    np.testing.assert_allclose(th.limit_multipliers([1.0, 3.0], 1.0, 1.5), [1.0 / (1.0 + 1 / 1.5), 3.0 / (3.0 + 1 / 1.5)],
+                               rtol=1e-14)
+
+
+def test_limit_multipliers_collapse_and_shape():
+    out = th.limit_multipliers([2.0, 1.0, 0.5], 0.3, 0.0)  # alpha 0: every step refits the previous fit -> 0
+    np.testing.assert_array_equal(out, np.zeros(3))
+    out = th.limit_multipliers([2.0, 1.0, 0.5], 0.3, 1.0)  # alpha 1: plain KRR
+    np.testing.assert_allclose(out, np.array([2.0, 1.0, 0.5]) / (np.array([2.0, 1.0, 0.5]) + 0.3), rtol=1e-14)
+    assert out.dtype == np.float64 and out.shape == (3,)
+
+
+def test_gram_eigh_tolerates_rounding_sized_asymmetry_and_negativity():
+    n = 3
+    K = np.eye(n)
+    # asymmetry of exactly 8 n eps * scale is tolerated, twice as much is not
+    tol = 8 * n * np.finfo(float).eps
+    Ka = K.copy()
+    Ka[0, 1] += tol
+    d, _ = th.gram_eigh(Ka)
+    assert d.shape == (3,)
+    Kb = K.copy()
+    Kb[0, 1] += 2 * tol
+    with pytest.raises(ValueError, match="symmetric"):
+        th.gram_eigh(Kb)
+    # the tolerance scales with the matrix: the same relative asymmetry of a 1e6-scaled matrix passes
+    d, _ = th.gram_eigh(1e6 * Ka)
+    assert d.max() == pytest.approx(1e6, rel=1e-9)
+
+
+def test_gram_eigh_clips_rounding_negative_eigenvalues_and_sorts_descending():
+    # rank-one Gram matrix v v^T: eigenvalues |v|^2 and (numerically) zero
+    v = np.array([1.0, 1.0 / 3.0, 2.0 / 7.0])
+    K = np.outer(v, v)
+    d, V = th.gram_eigh(K)
+    assert np.all(d >= 0.0)
+    assert d[0] == pytest.approx(v @ v, rel=1e-14)
+    assert np.all(np.diff(d) <= 0)
+    np.testing.assert_allclose((V * d) @ V.T, K, atol=1e-15)
+    # an eigenvalue below -n eps scale is an error, one just above is clipped to zero
+    n = 2
+    floor = n * np.finfo(float).eps
+    d, _ = th.gram_eigh(np.diag([1.0, -0.5 * floor]))
+    assert d[-1] == 0.0 and d[0] == 1.0
+    with pytest.raises(ValueError, match="semi-definite"):
+        th.gram_eigh(np.diag([1.0, -2 * floor]))
+    # one-by-one matrices are fine
+    d, V = th.gram_eigh([[4.0]])
+    assert d[0] == 4.0 and abs(V[0, 0]) == 1.0
+
+
+def test_rbf_kernel_of_integer_and_two_dimensional_inputs_against_loops():
+    x = [[0, 1], [2, 3], [1, 1]]
+    z = [[1, 0], [0, 0]]
+    K = th.rbf_kernel(x, z, 0.25)
+    ref = np.array([[math.exp(-0.25 * ((a[0] - b[0]) ** 2 + (a[1] - b[1]) ** 2)) for b in z] for a in x])
+    np.testing.assert_allclose(K, ref, rtol=1e-15)
+    assert K.dtype == np.float64
+    K1 = th.rbf_kernel([0, 1, 3], [2], 0.5)  # 1-D inputs are columns
+    np.testing.assert_allclose(K1[:, 0], [math.exp(-2.0), math.exp(-0.5), math.exp(-0.5)], rtol=1e-15)
+    assert K1.shape == (3, 1)
+    K2 = th.rbf_kernel(np.array([[0.0], [1.0]]), [0.0, 2.0], 1.0)  # 2-D x with 1-D z
+    np.testing.assert_allclose(K2, [[1.0, math.exp(-4.0)], [math.exp(-1.0), math.exp(-1.0)]], rtol=1e-15)
+
+
+def _gram(n=4, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, 2))
+    Z = rng.standard_normal((3, 2))
+    return th.rbf_kernel(X, X, 0.7), th.rbf_kernel(Z, X, 0.7), rng.standard_normal(n), rng.standard_normal(3)
+
+
+def _dense_students(K, C, lam, alpha, steps):
+    """Train-point and test-point smoothers of every step by the plain recursion (dense solves)."""
+    n = K.shape[0]
+    A = np.linalg.inv(K + lam * np.eye(n))
+    targets = np.eye(n)  # step 0 fits y itself
+    out = []
+    for _ in range(steps + 1):
+        out.append((K @ A @ targets, C @ A @ targets))
+        targets = alpha * np.eye(n) + (1 - alpha) * out[-1][0]
+    return out
+
+
+@pytest.mark.parametrize("alpha", [0.3, 1.4, -0.2])
+def test_smoother_and_fits_equal_the_dense_recursion(alpha):
+    K, C, y, _ = _gram()
+    lam = 0.2
+    dense = _dense_students(K, C, lam, alpha, 3)
+    for step, (S_train, S_test) in enumerate(dense):
+        np.testing.assert_allclose(th.smoother(K, lam, alpha, step), S_train, atol=1e-12)
+        np.testing.assert_allclose(th.smoother(K, lam, alpha, step, C), S_test, atol=1e-12)
+        np.testing.assert_allclose(th.distilled_fit(K, y, lam, alpha, step), S_train @ y, atol=1e-12)
+        np.testing.assert_allclose(th.distilled_fit(K, y, lam, alpha, step, C), S_test @ y, atol=1e-12)
+
+
+def test_limit_fit_equals_krr_with_the_amplified_ridge_also_for_integer_gram():
+    K, C, y, _ = _gram()
+    alpha, lam = 0.6, 0.25
+    A = np.linalg.inv(K + lam / alpha * np.eye(4))
+    np.testing.assert_allclose(th.limit_fit(K, y, lam, alpha), K @ A @ y, atol=1e-12)
+    out = th.limit_fit(K, y, lam, alpha, C)
+    np.testing.assert_allclose(out, C @ A @ y, atol=1e-12)
+    assert out.dtype == np.float64
+    # an integer Gram matrix (exact identity) and integer targets
+    Ki = np.eye(3, dtype=int) * 2
+    np.testing.assert_allclose(th.limit_fit(Ki, [1, 2, 3], 1, 1), np.array([1, 2, 3]) * 2 / 3, rtol=1e-15)
+    np.testing.assert_allclose(th.limit_fit(Ki, [1, 2, 3], 1, 1, np.ones((2, 3), dtype=int)),
+                               np.full(2, 6 / 3), rtol=1e-15)
+
+
+def test_limit_fit_at_test_points_with_a_singular_gram():
+    # duplicated training input: K has a zero eigenvalue; k(test, .) is then equal on both copies
+    X = np.array([[0.0], [0.0], [1.0]])
+    Z = np.array([[0.5], [2.0]])
+    K = th.rbf_kernel(X, X, 1.0)
+    C = th.rbf_kernel(Z, X, 1.0)
+    y = np.array([1.0, 3.0, -1.0])
+    alpha, lam = 0.5, 0.3
+    ref = C @ np.linalg.solve(K + lam / alpha * np.eye(3), y)
+    np.testing.assert_allclose(th.limit_fit(K, y, lam, alpha, C), ref, atol=1e-12)
+
+
+def test_expected_risk_and_risks_against_dense_bias_and_variance():
+    K, C, f, fs = _gram()
+    lam, var = 0.2, 0.3
+    alphas = [0.3, 1.2]
+    grid = th.expected_risks(K, C, f, fs, var, lam, alphas, 2)
+    assert grid.shape == (2, 3)
+    for i, a in enumerate(alphas):
+        for step, (_, S) in enumerate(_dense_students(K, C, lam, a, 2)):
+            bias = S @ f - fs
+            ref = (bias @ bias + var * np.sum(S * S)) / 3
+            assert grid[i, step] == pytest.approx(ref, rel=1e-10)
+            assert th.expected_risk(K, C, f, fs, var, lam, a, step) == pytest.approx(ref, rel=1e-10)
+    # integer inputs and a scalar alpha give the same numbers
+    one = th.expected_risks(K, C, f, fs, var, lam, 0.3, 2)
+    np.testing.assert_allclose(one, grid[:1], rtol=1e-14)
+    risks_int = th.expected_risks(np.eye(2, dtype=int), np.ones((1, 2), dtype=int), [1, 2], [3], 1, 1, [1], 0)
+    # step 0, alpha irrelevant: S = C (K + I)^{-1} = [1/2, 1/2]; bias = 3/2 - 3; variance 1 * 1/2
+    assert risks_int[0, 0] == pytest.approx((1.5 - 3) ** 2 + 0.5, rel=1e-15)
+
+
+def test_optimal_alpha_with_a_previous_fit_against_brute_force():
+    K, _, y, _ = _gram()
+    lam = 0.4
+    rng = np.random.default_rng(5)
+    ref = rng.standard_normal(4)
+    prev = rng.standard_normal(4)
+    P = _krr(K, lam)
+    # f(alpha) = P (alpha y + (1 - alpha) prev): quadratic, minimiser from the normal equation
+    u, v = P @ prev, P @ (y - prev)
+    expected = (ref - u) @ v / (v @ v)
+    assert th.optimal_alpha(K, y, ref, lam, previous_fit=prev) == pytest.approx(expected, rel=1e-10)
+    u, v = P @ (P @ y), P @ (y - P @ y)
+    assert th.optimal_alpha(K, y, ref, lam) == pytest.approx((ref - u) @ v / (v @ v), rel=1e-10)
+
+
+def test_expected_optimal_alpha_at_test_points_against_dense_expectation():
+    K, C, f, fs = _gram()
+    lam, var = 0.3, 0.2
+    P, Q = _krr(K, lam), C @ np.linalg.inv(K + lam * np.eye(4))
+    # f_1 = Q (alpha y + (1 - alpha) P y) = Q P y + alpha Q (I - P) y;  E over y = f + noise
+    U, Vm = Q @ P, Q @ (np.eye(4) - P)
+    M = np.outer(f, f) + var * np.eye(4)
+    num = fs @ Vm @ f - np.trace(U.T @ Vm @ M)
+    den = np.trace(Vm.T @ Vm @ M)
+    assert th.expected_optimal_alpha(K, f, var, lam, C, fs) == pytest.approx(num / den, rel=1e-9)
+    U, Vm = P @ P, P @ (np.eye(4) - P)
+    num = f @ Vm @ f - np.trace(U.T @ Vm @ M)
+    den = np.trace(Vm.T @ Vm @ M)
+    assert th.expected_optimal_alpha(K, f, var, lam) == pytest.approx(num / den, rel=1e-9)
+
+
+def test_collapse_round_bounds_hand_values():
+    # r0 = ||y|| / sqrt(n eps)
+    assert th.collapse_round_bounds(3.0, 1, 1.0) == (2, 8)  # r0 = 3: ceil(3) - 1, ceil(9) - 1
+    assert th.collapse_round_bounds(1.0, 1, 1.0) == (0, 0)  # r0 = 1: no round needed
+    assert th.collapse_round_bounds(2.5, 1, 1.0) == (2, 6)  # ceil(2.5) - 1 = 2, ceil(6.25) - 1 = 6
+    assert th.collapse_round_bounds(4.0, 4, 1.0) == (1, 3)  # r0 = 2
+    assert th.collapse_round_bounds(1.5, 1, 1.0) == (1, 2)
+
+
+def test_constraint_ridge_solves_the_training_error_equation():
+    d = np.array([2.0, 0.5, 0.0])
+    z = np.array([1.0, 2.0, 0.5])
+    for n, eps in ((2, 0.5), (1, 1.0)):
+        c = th.constraint_ridge(d, z, n, eps)
+        err = np.sum((c / (c + d) * z) ** 2) / n
+        assert err == pytest.approx(eps, rel=1e-9)
+    # a constraint below the unrepresentable part's error forces c = 0: interpolation is not enough
+    assert th.constraint_ridge(d, z, 1, 0.2) == 0.0  # 0.5^2 = 0.25 > 0.2 in the null direction
+    # large budgets need large ridges (the doubling search for the upper bracket)
+    c = th.constraint_ridge([1.0], [1.0], 1, 1 - 1e-30)
+    assert c > math.exp(50)
