@@ -774,3 +774,197 @@ def test_rf_optimal_ridge_spread_1e12(n, N):
     dt = mp.sqrt(2 * tol_E / abs(mp.diff(ref.test, t_star, 2)))
     slope = abs(mp.diff(ref.log_ridge, t_star))
     assert_accurate("rf.optimal_ridge ridge", got_ridge, ridge, bound(ridge, solver=ridge * slope * dt))
+
+
+# =========================================================================== martingale TD (Jia & Zhou 2022)
+
+# dX = -X dt + 1/2 dW, X_0 = 1, running reward x, no terminal reward; features 1 and x
+MT_B1, MT_S0, MT_X0 = -1, mp.mpf(1) / 2, 1
+MT_FEATURES = ["1", "x"]
+
+
+def _mt_problem(discount, horizon):
+    return mt.Problem(drift="-x", diffusion="1/2", running_reward="x", discount=discount, horizon=horizon, x0=1.0)
+
+
+def _mp_discrete(method, discount, horizon, K):
+    """The exact ``K``-step scheme re-derived in mpmath for the Euler chain ``X' = (1 - dt) X + sqrt(dt)/2 Z``.
+
+    ``X_k`` is Gaussian: mean ``m_k = (1 - dt)^k``, variance ``v_k = dt/4 (1 - (1 - dt)^(2k))/(1 - (1 - dt)^2)``.
+    ml: ``E[G_k | X_k] = e_k X_k`` with ``e_k = dt + e^{-beta dt} (1 - dt) e_{k+1}``, ``e_K = 0``;
+    ``A = sum_k e^{-2 beta t_k} dt E[phi phi^T]``, ``b = sum_k e^{-2 beta t_k} dt E[phi e_k X]``.
+    td0: ``A_ij = -sum_k E[phi_i(X_k) (e^{-beta t_{k+1}} E[phi_j(X_{k+1}) | X_k] [k < K-1] - e^{-beta t_k} phi_j(X_k))]``,
+    ``b_i = sum_k e^{-beta t_k} dt E[phi_i(X_k) X_k]``.  Returns ``(A, b)`` as mpmath matrices.
+    """
+    beta, T = mp.mpf(discount), mp.mpf(horizon)
+    dt = T / K
+    rho = 1 + MT_B1 * dt
+    g = mp.exp(-beta * dt)
+    m = [mp.mpf(MT_X0)]
+    v = [mp.mpf(0)]
+    for _ in range(K):
+        m.append(rho * m[-1])
+        v.append(rho * rho * v[-1] + MT_S0**2 * dt)
+    A = mp.matrix(2, 2)
+    b = mp.matrix(2, 1)
+    if method == "ml":
+        e = mp.mpf(0)
+        for k in range(K - 1, -1, -1):
+            e = dt + g * rho * e  # e_k
+            w = mp.exp(-2 * beta * k * dt) * dt
+            mom = [1, m[k], m[k] ** 2 + v[k]]
+            for i in range(2):
+                for j in range(2):
+                    A[i, j] += w * mom[i + j]
+                b[i] += w * e * mom[i + 1]
+        return A, b
+    for k in range(K):
+        dk, dk1 = mp.exp(-beta * k * dt), (mp.exp(-beta * (k + 1) * dt) if k < K - 1 else 0)
+        mom = [1, m[k], m[k] ** 2 + v[k]]
+        coef = [(dk1 - dk, 0), (0, dk1 * rho - dk)]  # E[delta-coefficient of phi_j | X_k] = c0 + c1 X_k
+        for i in range(2):
+            for j in range(2):
+                A[i, j] -= coef[j][0] * mom[i] + coef[j][1] * mom[i + 1]
+            b[i] += dk * dt * mom[i + 1]
+    return A, b
+
+
+def _mp_continuous(method, discount, horizon):
+    """Continuous-time normal equations by ``mp.quad`` (OU moments in closed form, ``J = gamma(t) x``).
+
+    ``m(t) = e^{-t}``, ``v(t) = (1 - e^{-2t})/8``; ``gamma(t) = (1 - e^{-(beta + 1)(T - t)})/(beta + 1)``.
+    ml: ``A = int e^{-2 beta t} E[phi phi^T]``, ``b = int e^{-2 beta t} gamma(t) E[phi X]``.
+    td0: ``A_ij = -int e^{-beta t} E[phi_i D phi_j] + e^{-beta T} E[phi_i phi_j](T)`` with ``D 1 = -beta``,
+    ``D x = -(1 + beta) x``; ``b_i = int e^{-beta t} E[phi_i X]``.
+    """
+    beta, T = mp.mpf(discount), mp.mpf(horizon)
+    cuts = [mp.mpf(0)] + [mp.mpf(c) for c in (1, 10, 100) if c < T] + [T]
+
+    def mom(t):
+        m = mp.exp(MT_B1 * t) * MT_X0
+        v = MT_S0**2 * (mp.exp(2 * MT_B1 * t) - 1) / (2 * MT_B1)
+        return [mp.mpf(1), m, m * m + v]
+
+    def integral(f):
+        return mp.quad(f, cuts)
+
+    A = mp.matrix(2, 2)
+    b = mp.matrix(2, 1)
+    if method == "ml":
+        gam = lambda t: (1 - mp.exp(-(beta - MT_B1) * (T - t))) / (beta - MT_B1)  # noqa: E731
+        for i in range(2):
+            for j in range(2):
+                A[i, j] = integral(lambda t: mp.exp(-2 * beta * t) * mom(t)[i + j])
+            b[i] = integral(lambda t: mp.exp(-2 * beta * t) * gam(t) * mom(t)[i + 1])
+        return A, b
+    d = [(-beta, 0), (0, MT_B1 - beta)]  # D phi_j = c0 + c1 x
+    for i in range(2):
+        for j in range(2):
+            A[i, j] = -integral(lambda t: mp.exp(-beta * t) * (d[j][0] * mom(t)[i] + d[j][1] * mom(t)[i + 1])) \
+                + mp.exp(-beta * T) * mom(T)[i + j]
+        b[i] = integral(lambda t: mp.exp(-beta * t) * mom(t)[i + 1])
+    return A, b
+
+
+def _theta_and_condition(A, b):
+    theta = mp.lu_solve(A, b)
+    s = mp.svd_r(A, compute_uv=False)
+    return [theta[0], theta[1]], max(s) / min(s), mp.sqrt(theta[0] ** 2 + theta[1] ** 2)
+
+
+@pytest.mark.parametrize("method", ["ml", "td0"])
+def test_martingale_td_k_steps_dt_1e4_and_horizon_1e3(method):
+    """The exact K-step solutions: ``dt = 1e-4`` (T = 1, K = 1e4) and ``T = 1e3`` (K = 1e4, dt = 0.1), discount 1.
+
+    Bound: the K accumulation steps of moments and sums (``K`` repetitions, a moment vector
+    of ``2 deg + 3 = 5``), through the solve with ``cond(A)`` (2-norm, from mpmath's SVD):
+    ``fp_tolerance(|theta|, cond(A), 5, K)``, in the 2-norm.
+    """
+    for horizon, K in ((1.0, 10), (1.0, 10_000), (1000.0, 10_000)):
+        A, b = _mp_discrete(method, 1.0, horizon, K)
+        theta, cond, norm = _theta_and_condition(A, b)
+        got = mt.solve(_mt_problem(1.0, horizon), MT_FEATURES, method, K)
+        assert_accurate(f"mt.solve {K}-step", got, theta, bound(norm, condition=cond, dimension=5, repetitions=K),
+                        normwise=True)
+
+
+@pytest.mark.parametrize("method", ["ml", "td0"])
+def test_martingale_td_continuous_horizon_1e3(method):
+    """Continuous time at T = 1 and T = 1e3 (discounts 1 and 0.01) against ``mp.quad`` of the re-derived integrands.
+
+    The float code evaluates the closed forms in mpmath and rounds ``A`` and ``b`` to doubles:
+    ``fp_tolerance(|theta|, cond(A), 2 features, 2)`` in the 2-norm.
+    """
+    for discount, horizon in ((1.0, 1.0), (1.0, 1000.0), (0.01, 1000.0)):
+        A, b = _mp_continuous(method, discount, horizon)
+        theta, cond, norm = _theta_and_condition(A, b)
+        got = mt.solve(_mt_problem(discount, horizon), MT_FEATURES, method)
+        assert_accurate("mt.solve continuous", got, theta, bound(norm, condition=cond, dimension=2, repetitions=2),
+                        normwise=True)
+
+
+def _mp_infinite(method, discount, dt):
+    """The infinite-horizon discrete scheme, summed over all ``k >= 0`` as scalar geometric series in mpmath.
+
+    With ``rho = 1 - dt`` and ``c = dt/4 / (1 - rho^2)`` (the chain's stationary variance),
+    ``S_p(a) = sum_k a^k E[X_k^p]`` is ``1/(1 - a)``, ``1/(1 - a rho)`` and
+    ``(1 - c)/(1 - a rho^2) + c/(1 - a)`` for ``p = 0, 1, 2``.  ml: ``a = g^2`` (``g = e^{-beta dt}``),
+    ``E[G_k | X_k] = e X_k`` with ``e = dt/(1 - g rho)``; td0: ``a = g``, the TD error
+    ``g^k (g J(X_{k+1}) - J(X_k) + r dt)``.  Also returns the condition of forming and
+    inverting ``I - a P``, ``|a P| |(I - a P)^{-1}|`` (2-norms; ``P`` the moment map,
+    ``E[X'^2 | x] = rho^2 x^2 + dt/4``, which the float code inverts): entries ``1 - a P_nn``
+    of size ``~ dt`` carry rounding ``~ u``.
+    """
+    beta, dt = mp.mpf(discount), mp.mpf(dt)
+    rho, g = 1 + MT_B1 * dt, mp.exp(-beta * dt)
+    c = MT_S0**2 * dt / (1 - rho**2)
+
+    def S(a):
+        return [1 / (1 - a), MT_X0 / (1 - a * rho), (1 - c) / (1 - a * rho**2) + c / (1 - a)]
+
+    A = mp.matrix(2, 2)
+    b = mp.matrix(2, 1)
+    a = g * g if method == "ml" else g
+    mom = S(a)
+    if method == "ml":
+        e = dt / (1 - g * rho)
+        for i in range(2):
+            for j in range(2):
+                A[i, j] = dt * mom[i + j]
+            b[i] = dt * e * mom[i + 1]
+    else:
+        coef = [(g - 1, 0), (0, g * rho - 1)]
+        for i in range(2):
+            for j in range(2):
+                A[i, j] = -(coef[j][0] * mom[i] + coef[j][1] * mom[i + 1])
+            b[i] = dt * mom[i + 1]
+    P = mp.matrix([[1, 0, 0], [0, rho, 0], [MT_S0**2 * dt, 0, rho**2]])
+    inv_norm = 1 / min(mp.svd_r(mp.eye(3) - a * P, compute_uv=False))
+    return A, b, max(mp.svd_r(a * P, compute_uv=False)) * inv_norm
+
+
+@pytest.mark.parametrize("method", ["ml", "td0"])
+def test_martingale_td_infinite_horizon_dt_1e4(method):
+    """Infinite horizon, ``dt`` down to 1e-4: the float geometric matrix series against scalar series in mpmath.
+
+    Bound: ``fp_tolerance(|theta|, cond(A) |a P| |(I - a P)^{-1}|, 5, 2)``: the inverse of
+    ``I - a P`` (condition ~ ``1/(beta dt)``) feeds ``A`` and ``b``, which the solve amplifies
+    by ``cond(A)``.
+    """
+    for dt in (1e-2, 1e-3, 1e-4):
+        A, b, cond_series = _mp_infinite(method, 1.0, dt)
+        theta, cond, norm = _theta_and_condition(A, b)
+        got = mt.solve(_mt_problem(1.0, math.inf), MT_FEATURES, method, dt=dt)
+        assert_accurate("mt.solve infinite horizon", got, theta,
+                        bound(norm, condition=cond * cond_series, dimension=5, repetitions=2), normwise=True)
+
+
+def test_martingale_td_out_of_range_raises():
+    """Moments that outgrow double precision over T = 1e3, and K beyond the solver's MAX_STEPS, raise ValueError."""
+    growing = mt.Problem(drift="x", diffusion="1/2", running_reward="x", discount=0.0, horizon=1000.0, x0=1.0)
+    for steps in (None, 10_000):
+        with pytest.raises(ValueError, match="horizon=1000: .* overflows double precision"):
+            mt.solve(growing, MT_FEATURES, "ml", steps)
+    with pytest.raises(ValueError, match="steps: K = 1e\\+07 exceeds the 1e\\+06 steps"):
+        mt.solve(_mt_problem(1.0, 1.0), MT_FEATURES, "ml", 10**7)
+    assert mt.MAX_STEPS == 10**6
