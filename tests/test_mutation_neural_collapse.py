@@ -1,0 +1,289 @@
+"""theory.neural_collapse: exact error messages, boundaries, and the NC metrics and mixup optima
+against independent computations (loops over samples, brute-force minimisation, dense solves)."""
+
+import math
+import re
+
+import numpy as np
+import pytest
+from scipy.optimize import minimize
+
+from theory import neural_collapse as nc
+
+
+def _exact(text):
+    return "^" + re.escape(text) + "$"
+
+
+CASES = [
+    (lambda: nc.collapse_threshold(0), "depth must be an integer >= 1, got 0"),
+    (lambda: nc.root_threshold(0), "depth must be an integer >= 1, got 0"),
+    (lambda: nc.regularization_constant([2, 3], 0, 0.1, 0.1), "depth must be an integer >= 1, got 0"),
+    (lambda: nc.regularization_constant([2, 3], 1, -0.1, 0.1), "weight_decay must be >= 0.0, got -0.1"),
+    (lambda: nc.regularization_constant([2, 3], 1, 0.1, -0.1), "feature_decay must be >= 0.0, got -0.1"),
+    (lambda: nc.regularization_constant(5, 1, 0.1, 0.1), "class_sizes must be a sequence of class sizes, got 5"),
+    (lambda: nc.regularization_constant([5], 1, 0.1, 0.1), "class_sizes must list at least 2 classes, got 1"),
+    (lambda: nc.regularization_constant([5, 0], 1, 0.1, 0.1), "class_sizes must be integers >= 1, got [5, 0]"),
+    (lambda: nc.regularization_constant([5, True], 1, 0.1, 0.1), "class_sizes must be integers >= 1, got [5, True]"),
+    (lambda: nc.regularization_constant([5, 2.0], 1, 0.1, 0.1), "class_sizes must be integers >= 1, got [5, 2.0]"),
+    (lambda: nc.zero_solution_regularization([2, 3], 0), "depth must be an integer >= 1, got 0"),
+    (lambda: nc.largest_root(0.5, 0), "depth must be an integer >= 1, got 0"),
+    (lambda: nc.largest_root(0.0, 2), "ratio must be > 0.0, got 0.0"),
+    (lambda: nc.class_root(0.5, 0), "depth must be an integer >= 1, got 0"),
+    (lambda: nc.deep_linear_ufm_minimum([2, 3], 0, 0.1, 0.1), "depth must be an integer >= 1, got 0"),
+    (lambda: nc.deep_linear_ufm_minimum([2, 3], 1, 0.0, 0.1), "weight_decay must be > 0.0, got 0.0"),
+    (lambda: nc.deep_linear_ufm_minimum([2, 3], 1, 0.1, 0.0), "feature_decay must be > 0.0, got 0.0"),
+    (lambda: nc.deep_linear_ufm_minimum([2, 3], 1, 0.1, 0.1, loss="l1"), "loss must be 'mse' or 'ce', got 'l1'"),
+    (lambda: nc.deep_linear_ufm_minimum([2, 3], 1, 0.1, 0.1, bias=1), "bias must be True or False, got 1"),
+    (lambda: nc.deep_linear_ufm_minimum([2, 3], 1, 0.1, 0.1, loss="ce"),
+     "loss='ce' is derived for balanced class_sizes only (the paper's CE theorem)"),
+    (lambda: nc.deep_linear_ufm_minimum([2, 3], 1, 0.1, 0.1, bias=True),
+     "bias=True is derived for balanced class_sizes only; use bias=False for imbalanced data"),
+    (lambda: nc.simplex_etf_gram(1), "num_classes must be an integer >= 2, got 1"),
+    (lambda: nc.mixup_same_class_scale(1, 0.1), "num_classes must be an integer >= 2, got 1"),
+    (lambda: nc.mixup_same_class_scale(3, 0.0), "feature_decay must be > 0.0, got 0.0"),
+    (lambda: nc.mixup_optimal_feature(1, 0.1, 0.5), "num_classes must be an integer >= 2, got 1"),
+    (lambda: nc.mixup_optimal_feature(3, 0.0, 0.5), "feature_decay must be > 0.0, got 0.0"),
+    (lambda: nc.mixup_optimal_feature(3, 0.1, 1.5), "mix must be <= 1.0, got 1.5"),
+    (lambda: nc.mixup_optimal_feature(3, 0.1, -0.5), "mix must be >= 0.0, got -0.5"),
+    (lambda: nc.mixup_mse_feature(1, 0.1, 0.5), "num_classes must be an integer >= 2, got 1"),
+    (lambda: nc.mixup_mse_feature(3, 0.0, 0.5), "feature_decay must be > 0.0, got 0.0"),
+    (lambda: nc.mixup_mse_feature(3, 0.1, 1.5), "mix must be <= 1.0, got 1.5"),
+    (lambda: nc.mixup_mse_feature(3, 0.1, -0.5), "mix must be >= 0.0, got -0.5"),
+    (lambda: nc.mixup_logit_margin(1, 1.0, 0.0), "num_classes must be an integer >= 2, got 1"),
+    (lambda: nc.class_means(np.ones((2, 3)), [0, 1]), "features must be d x N and labels length N, got (2, 3) and (2,)"),
+    (lambda: nc.class_means(np.ones(3), [0, 1, 1]), "features must be d x N and labels length N, got (3,) and (3,)"),
+    (lambda: nc.class_means(np.ones((2, 3)), [[0, 1, 1]]),
+     "features must be d x N and labels length N, got (2, 3) and (1, 3)"),
+    (lambda: nc.class_means(np.ones((2, 3)), [0, 0, 0]), "num_classes must be >= 2, got 1"),
+    (lambda: nc.class_means(np.ones((2, 3)), [0, 1, 1], num_classes=1), "num_classes must be >= 2, got 1"),
+    (lambda: nc.nc1(np.eye(2), np.ones((3, 2))), "within_cov must be d x d and means d x K, got (2, 2) and (3, 2)"),
+    (lambda: nc.nc1(np.ones((2, 3)), np.ones((2, 2))), "within_cov must be d x d and means d x K, got (2, 3) and (2, 2)"),
+    (lambda: nc.nc1(np.ones(2), np.ones((2, 2))), "within_cov must be d x d and means d x K, got (2,) and (2, 2)"),
+    (lambda: nc.nc1(np.eye(2), np.ones(2)), "within_cov must be d x d and means d x K, got (2, 2) and (2,)"),
+    (lambda: nc.nc1(np.eye(2), np.ones((2, 1))), "means must have at least 2 classes"),
+    (lambda: nc.nc2(np.eye(2), np.eye(3)), "gram and target must be square matrices of one shape, got (2, 2) and (3, 3)"),
+    (lambda: nc.nc2(np.ones((2, 3)), np.ones((2, 3))),
+     "gram and target must be square matrices of one shape, got (2, 3) and (2, 3)"),
+    (lambda: nc.nc2(np.ones(2), np.ones(2)), "gram and target must be square matrices of one shape, got (2,) and (2,)"),
+    (lambda: nc.nc2(np.zeros((2, 2)), np.eye(2)), "nc2 is undefined for a zero Gram matrix or target"),
+    (lambda: nc.nc2(np.eye(2), np.zeros((2, 2))), "nc2 is undefined for a zero Gram matrix or target"),
+    (lambda: nc.frame_target("etf", 1), "num_classes must be an integer >= 2, got 1"),
+    (lambda: nc.frame_target("general", 3, [1.0, 2.0]),
+     "lengths must be 3 non-negative numbers for the general orthogonal frame"),
+    (lambda: nc.frame_target("general", 2, [1.0, -2.0]),
+     "lengths must be 2 non-negative numbers for the general orthogonal frame"),
+    (lambda: nc.frame_target("simplex", 3), "kind must be 'etf', 'orthogonal' or 'general', got 'simplex'"),
+    (lambda: nc.nc3(np.ones((2, 3)), np.ones((2, 3))), "product must be K x d and means d x K, got (2, 3) and (2, 3)"),
+    (lambda: nc.nc3(np.ones(3), np.ones((3, 1))), "product must be K x d and means d x K, got (3,) and (3, 1)"),
+    (lambda: nc.nc3(np.ones((1, 3)), np.ones(3)), "product must be K x d and means d x K, got (1, 3) and (3,)"),
+    (lambda: nc.nc3(np.zeros((2, 3)), np.ones((3, 2))), "nc3 is undefined for a zero classifier or zero means"),
+    (lambda: nc.nc3(np.ones((2, 3)), np.zeros((3, 2))), "nc3 is undefined for a zero classifier or zero means"),
+]
+
+
+@pytest.mark.parametrize("call,message", CASES, ids=[m[:60] for _, m in CASES])
+def test_error_message_names_the_parameter_and_the_allowed_range(call, message):
+    with pytest.raises(ValueError, match=_exact(message)):
+        call()
+
+
+def test_boundary_values_are_accepted():
+    assert nc.collapse_threshold(1) == 1.0 and nc.root_threshold(1) == 1.0
+    assert nc.regularization_constant([2, 3], 1, 0.0, 0.1) == 0.0  # decays of 0 are allowed
+    assert nc.regularization_constant([2, 3], 1, 0.1, 0.0) == 0.0
+    # beta = M N (N lh lw^M)^(1/M): M = 2, N = 5, lh = 0.2, lw = 0.1 -> 10 * sqrt(5 * 0.2 * 0.01) = 1
+    assert nc.regularization_constant([2, 3], 2, 0.1, 0.2) == pytest.approx(1.0, rel=1e-14)
+    assert nc.mixup_optimal_feature(2, 0.1, 1.0)[0] > 0 and nc.mixup_optimal_feature(2, 0.1, 0.0)[0] < 0
+    np.testing.assert_array_equal(nc.frame_target("general", 2, [0.0, 2.0]), np.diag([0.0, 2.0]))
+    np.testing.assert_array_equal(nc.frame_target("orthogonal", 2), np.eye(2))
+    np.testing.assert_allclose(nc.frame_target("etf", 2), [[0.5, -0.5], [-0.5, 0.5]], rtol=1e-15)
+
+
+# --------------------------------------------------------------------------- roots
+
+def test_naive_largest_root_clips_and_returns_zero_without_a_root():
+    # depth 1 has the closed form 1/sqrt(r) - 1; it is >= 0 for r <= 1, absent above
+    assert nc.naive_largest_root(0.25, 1) == pytest.approx(1.0, rel=1e-15)
+    assert nc.naive_largest_root(1.0, 1) == 0.0  # root exactly 0 at r = 1 is returned as is
+    assert nc.naive_largest_root(4.0, 1) == 0.0  # no root: 0, not None
+    assert isinstance(nc.naive_largest_root(4.0, 1), float)
+    big = nc.root_threshold(3) * 1.01
+    assert nc.naive_largest_root(big, 3) == 0.0
+    r = nc.naive_largest_root(0.1, 3)
+    assert 3 * r**2 / (r**3 + 1) ** 2 == pytest.approx(0.1, rel=1e-12)
+
+
+def test_largest_root_at_the_root_threshold_is_the_peak():
+    for M in (2, 3, 5):
+        psi = nc.root_threshold(M)
+        peak = ((M - 1.0) / (M + 1.0)) ** (1.0 / M)
+        assert psi == pytest.approx(M * peak ** (M - 1) / (peak**M + 1) ** 2, rel=1e-12)
+        x = nc.largest_root(psi, M)
+        assert x == pytest.approx(peak, rel=1e-6)
+        assert nc.largest_root(psi * (1 + 1e-9), M) is None
+
+
+# --------------------------------------------------------------------------- NC metrics by loops
+
+def _data(seed=0, d=3, K=3, per=4):
+    rng = np.random.default_rng(seed)
+    labels = np.repeat(np.arange(K), per)
+    H = rng.standard_normal((d, K * per)) + 2 * rng.standard_normal((d, K))[:, labels]
+    return H, labels
+
+
+def test_class_means_and_within_covariance_by_loops():
+    H, y = _data()
+    means, g = nc.class_means(H, y)
+    for k in range(3):
+        cols = [H[:, i] for i in range(H.shape[1]) if y[i] == k]
+        np.testing.assert_allclose(means[:, k], sum(cols) / len(cols), rtol=1e-14)
+    np.testing.assert_allclose(g, H.sum(axis=1) / H.shape[1], rtol=1e-14)
+    Sw = nc.within_class_covariance(H, y)
+    ref = sum(np.outer(H[:, i] - means[:, y[i]], H[:, i] - means[:, y[i]]) for i in range(H.shape[1])) / H.shape[1]
+    np.testing.assert_allclose(Sw, ref, rtol=1e-12)
+    # an empty class (num_classes larger than any label) has a zero mean column
+    means4, _ = nc.class_means(H, y, num_classes=4)
+    np.testing.assert_array_equal(means4[:, 3], np.zeros(3))
+    np.testing.assert_allclose(means4[:, :3], means, rtol=1e-15)
+    Sw4 = nc.within_class_covariance(H, y, num_classes=4)
+    np.testing.assert_allclose(Sw4, ref, rtol=1e-12)
+    # integer features give the same means
+    Hi = np.array([[1, 3, 5, 6], [0, 2, 2, 4]])
+    mi, gi = nc.class_means(Hi, [0, 0, 1, 1])
+    np.testing.assert_array_equal(mi, [[2.0, 5.5], [1.0, 3.0]])
+    np.testing.assert_array_equal(gi, [3.75, 2.0])
+
+
+def test_nc1_against_the_definition_with_an_explicit_inverse():
+    H, y = _data(1, d=2, K=3)
+    means, g = nc.class_means(H, y)
+    Sw = nc.within_class_covariance(H, y)
+    C = means - g[:, None]
+    Sb = sum(np.outer(C[:, k], C[:, k]) for k in range(3)) / 3  # full rank in d = 2
+    ref = np.trace(Sw @ np.linalg.inv(Sb)) / 3
+    assert nc.nc1(Sw, means) == pytest.approx(ref, rel=1e-10)
+    assert nc.nc1(Sw, means, g) == pytest.approx(ref, rel=1e-10)
+    # an explicit global mean other than the means' average changes Sigma_B
+    shifted = g + np.array([1.0, -0.5])
+    Cs = means - shifted[:, None]
+    Sbs = sum(np.outer(Cs[:, k], Cs[:, k]) for k in range(3)) / 3
+    assert nc.nc1(Sw, means, list(shifted)) == pytest.approx(np.trace(Sw @ np.linalg.inv(Sbs)) / 3, rel=1e-10)
+
+
+def test_nc1_pseudo_inverse_drops_the_null_direction():
+    # two classes in d = 2: Sigma_B has rank 1 along e_1; within-class spread along e_2 is invisible to the pinv
+    means = np.array([[1.0, -1.0], [0.0, 0.0]])
+    Sw = np.diag([0.5, 7.0])
+    # Sigma_B = diag(1, 0): pinv = diag(1, 0); tr(Sw pinv) / K = 0.5 / 2
+    assert nc.nc1(Sw, means) == pytest.approx(0.25, rel=1e-14)
+    # three classes spanning both directions: Sigma_B = diag(2/3, 2 s^2), off-diagonal exactly 0
+    for s, kept in ((1e-4, True), (math.sqrt(1e-13 / 3), False)):
+        means3 = np.array([[1.0, -1.0, 0.0], [s, s, -2 * s]])
+        # a second direction at relative size 3 s^2: resolved above rcond = 1e-12, dropped below it
+        expected = (0.5 / (2 / 3) + (7.0 / (2 * s * s) if kept else 0.0)) / 3
+        assert nc.nc1(Sw, means3) == pytest.approx(expected, rel=1e-6)
+
+
+def test_nc2_and_nc3_against_hand_values():
+    # G = diag(1, 3) vs I: G/|G| - I/|I| with |G| = sqrt(10), |I| = sqrt(2)
+    G = np.diag([1.0, 3.0])
+    ref = math.hypot(1 / math.sqrt(10) - 1 / math.sqrt(2), 3 / math.sqrt(10) - 1 / math.sqrt(2))
+    assert nc.nc2(G, np.eye(2)) == pytest.approx(ref, rel=1e-14)
+    assert nc.nc2(5 * np.eye(2), np.eye(2)) == 0.0
+    # nc3: W (K x d) against (M D)^T
+    W = np.array([[1.0, 0.0, 0.0], [0.0, 2.0, 0.0]])
+    Mu = np.array([[1.0, 0.0], [0.0, 1.0], [0.0, 0.0]])  # d x K
+    T = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
+    ref = np.linalg.norm(W / np.linalg.norm(W) - T / np.linalg.norm(T))
+    assert nc.nc3(W, Mu) == pytest.approx(ref, rel=1e-14)
+    # scaling D = diag(1, 2) turns the means into W's shape exactly
+    assert nc.nc3(W, Mu, [1.0, 2.0]) == pytest.approx(0.0, abs=1e-15)
+    assert nc.nc3(W, Mu, np.array([1, 2])) == pytest.approx(0.0, abs=1e-15)
+    assert nc.nc3(np.array([[1, 0, 0], [0, 2, 0]]), Mu.astype(int), [1, 2]) == pytest.approx(0.0, abs=1e-15)
+
+
+# --------------------------------------------------------------------------- mixup optima by brute force
+
+def _objective(a, b, mix, lam, K):
+    """Cross-entropy of a mixup sample against the simplex ETF classifier, written out from logits."""
+    o = -1.0 / (K - 1.0)
+    z = np.array([a + o * b, o * a + b] + [o * (a + b)] * (K - 2))
+    t = np.zeros(K)
+    t[0], t[1] = mix, 1 - mix
+    lse = z.max() + math.log(np.exp(z - z.max()).sum())
+    # |a w_c + b w_c'|^2 with unit ETF vectors: a^2 + b^2 + 2ab * (-1/(K-1))
+    return lse - t @ z + lam / 2 * (a * a + b * b + 2 * a * b * o)
+
+
+@pytest.mark.parametrize("K,lam,mix", [(3, 0.05, 0.7), (5, 0.2, 0.3), (4, 0.01, 1.0), (3, 0.1, 0.0)])
+def test_mixup_optimal_feature_is_the_brute_force_minimiser(K, lam, mix):
+    a, b = nc.mixup_optimal_feature(K, lam, mix)
+    res = minimize(lambda v: _objective(v[0], v[1], mix, lam, K), [1.0, 0.5], method="Nelder-Mead",
+                   options={"xatol": 1e-10, "fatol": 1e-14, "maxiter": 20000})
+    assert _objective(a, b, mix, lam, K) <= res.fun + 1e-12
+    np.testing.assert_allclose([a, b], res.x, atol=1e-4)
+    f, g, Hm = nc.mixup_objective_gradient_hessian(a, b, mix, lam, K)
+    assert f == pytest.approx(_objective(a, b, mix, lam, K), rel=1e-13)
+    assert np.abs(g).max() <= 1e-9
+
+
+def test_mixup_optimal_feature_two_classes_minimum_norm_pair():
+    for mix, lam in ((0.8, 0.1), (0.2, 0.3), (0.5, 0.1)):
+        a, b = nc.mixup_optimal_feature(2, lam, mix)
+        assert a == -b
+        gm = a - b
+        # 1-D objective in gamma: logits (gamma, -gamma), target (mix, 1 - mix), norm gamma^2
+        res = minimize(lambda v: math.log(math.exp(v[0]) + math.exp(-v[0])) - (2 * mix - 1) * v[0]
+                       + lam / 2 * v[0] ** 2, [0.1], method="Nelder-Mead", options={"xatol": 1e-12, "fatol": 1e-15})
+        assert gm == pytest.approx(res.x[0], abs=1e-6)
+
+
+def test_mixup_optimal_feature_brackets_large_optima():
+    # a tiny decay puts the optimum far from the initial bracket [-1, 1]: the doubling must find it
+    a, b = nc.mixup_optimal_feature(2, 1e-4, 0.99)
+    gm = a - b
+    assert gm > 2.0
+    # stationarity of log(e^g + e^-g) - (2 mix - 1) g + lam g^2 / 2
+    assert math.tanh(gm) - 0.98 + 1e-4 * gm == pytest.approx(0.0, abs=1e-12)
+    a, b = nc.mixup_optimal_feature(2, 1e-4, 0.01)
+    assert a - b < -2.0
+
+
+def test_mixup_same_class_scale_is_the_one_dimensional_minimiser():
+    for K, lam in ((3, 0.1), (4, 0.001)):
+        a = nc.mixup_same_class_scale(K, lam)
+        res = minimize(lambda v: _objective(v[0], 0.0, 1.0, lam, K), [1.0], method="Nelder-Mead",
+                       options={"xatol": 1e-12, "fatol": 1e-15, "maxiter": 20000})
+        assert a == pytest.approx(res.x[0], rel=1e-6)
+        assert nc.mixup_optimal_feature(K, lam, 0.3, same_class=True) == (a, 0.0)
+
+
+def test_mixup_mse_feature_against_a_dense_solve_in_feature_space():
+    for K, lam, mix in ((3, 0.2, 0.7), (2, 0.1, 0.4), (5, 1.0, 1.0)):
+        # explicit ETF vectors: rows of the centred identity, normalised
+        Wt = np.eye(K) - np.ones((K, K)) / K
+        Wt /= np.linalg.norm(Wt, axis=1, keepdims=True)  # K x K, rows w_j
+        t = np.zeros(K)
+        t[0], t[1] = mix, 1 - mix
+        h = np.linalg.solve(Wt.T @ Wt + lam * np.eye(K), Wt.T @ t)  # ridge regression of t on W h
+        a, b = nc.mixup_mse_feature(K, lam, mix)
+        np.testing.assert_allclose(a * Wt[0] + b * Wt[1], h, atol=1e-12)
+
+
+def test_mixup_logit_margin_hand_value():
+    assert nc.mixup_logit_margin(3, 2.0, 0.5) == pytest.approx(1.5 * 3 / 2, rel=1e-15)
+    assert nc.mixup_logit_margin(2, 1.0, -1.0) == pytest.approx(4.0, rel=1e-15)
+
+
+def test_mixup_objective_with_two_classes_has_no_other_logits():
+    f, g, Hm = nc.mixup_objective_gradient_hessian(0.7, -0.2, 0.6, 0.1, 2)
+    assert f == pytest.approx(_objective(0.7, -0.2, 0.6, 0.1, 2), rel=1e-14)
+    # numerical gradient and Hessian
+    h = 1e-6
+    for i, e in enumerate(np.eye(2)):
+        fp = nc.mixup_objective_gradient_hessian(0.7 + h * e[0], -0.2 + h * e[1], 0.6, 0.1, 2)
+        fm = nc.mixup_objective_gradient_hessian(0.7 - h * e[0], -0.2 - h * e[1], 0.6, 0.1, 2)
+        assert g[i] == pytest.approx((fp[0] - fm[0]) / (2 * h), abs=1e-8)
+        np.testing.assert_allclose(Hm[:, i], (fp[1] - fm[1]) / (2 * h), atol=1e-7)
