@@ -95,9 +95,9 @@ def _vector(name, values, *, nonneg=False, positive=False):
     if not np.all(np.isfinite(a)):
         raise ValueError(f"{name} must be finite")
     if nonneg and np.any(a < 0):
-        raise ValueError(f"{name} must be >= 0, got a minimum of {a.min()!r}")
+        raise ValueError(f"{name} must be >= 0, got a minimum of {float(a.min())!r}")
     if positive and np.any(a <= 0):
-        raise ValueError(f"{name} must be > 0, got a minimum of {a.min()!r}")
+        raise ValueError(f"{name} must be > 0, got a minimum of {float(a.min())!r}")
     return a
 
 
