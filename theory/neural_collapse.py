@@ -490,6 +490,11 @@ def mixup_optimal_feature(num_classes, feature_decay, mix, same_class=False):
     ``mix`` in [0, 1] is the weight on class ``c``.  ``same_class=True``: both
     endpoints are class ``c``, the target is ``e_c`` whatever ``mix``, ``b = 0``.
     For ``num_classes = 2`` only ``a - b`` is determined; the minimum-norm pair is returned.
+
+    Accuracy (tests/test_extremes.py, 100 classes, decays 1e-12..1e3): Newton runs to
+    rounding, so the error is the minimiser's sensitivity to the gradient's rounding,
+    ``~ u |H^{-1}| |gradient terms|``: a few ulps at moderate decays, ``~1e-8`` relative at
+    ``1e-12`` where the Hessian's smallest eigenvalue is of the decay's order.
     """
     K = _int("num_classes", num_classes, 2)
     lam = _real("feature_decay", feature_decay, low=0.0, low_open=True)
@@ -514,7 +519,12 @@ def mixup_optimal_feature(num_classes, feature_decay, mix, same_class=False):
 
 
 def mixup_mse_feature(num_classes, feature_decay, mix):
-    """MSE-mixup optimum ``(W^T W + lambda I)^{-1} W^T t`` in the ``(a, b)`` basis: the convex combination."""
+    """MSE-mixup optimum ``(W^T W + lambda I)^{-1} W^T t`` in the ``(a, b)`` basis: the convex combination.
+
+    Accurate to a few ulps for any ``feature_decay`` (tests/test_extremes.py: 100 classes,
+    decays 1e-12..1e3): the component of ``t`` along the ETF Gram's null vector, which
+    ``(a, b)`` do not depend on, is removed before the solve.
+    """
     K = _int("num_classes", num_classes, 2)
     lam = _real("feature_decay", feature_decay, low=0.0, low_open=True)
     m = _real("mix", mix, low=0.0, high=1.0)
@@ -523,6 +533,10 @@ def mixup_mse_feature(num_classes, feature_decay, mix):
     t = np.zeros(K)
     t[0] += m
     t[1] += 1 - m
+    if K > 2:
+        # G 1 = 0: t's component along 1 adds (1^T t/(K lam)) 1 to u, which cancels in a and b;
+        # solving with it left 1/lam-sized entries to cancel (1e-5 relative at lam = 1e-12)
+        t -= t.mean()
     u = np.linalg.solve(G + lam * np.eye(K), t)
     # express sum_j u_j w_j with sum_j w_j = 0: others' common coefficient u_o moves onto -(w_c + w_c')
     uo = u[2] if K > 2 else 0.0
