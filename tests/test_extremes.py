@@ -470,6 +470,55 @@ def test_ufm_minimum_depth_8_with_100_classes():
                         bound(obj, dimension=len(sizes), repetitions=M + 4))
 
 
+def test_ufm_minimum_balanced_with_bias_depth_8_100_classes():
+    """Balanced sizes with a fitted bias (simplex ETF): ``x`` and the objective ``(K-1) g(x)/(2N)`` against mpmath.
+
+    Bounds as for the imbalanced minimum (the root's, and ``K`` positive terms stationary in ``x``).
+    """
+    K, M, n = 100, 8, 20
+    N = K * n
+    for lw, share in ((1e-12, 0.5), (1e-40, 0.99)):
+        beta = share * nc.collapse_threshold(M) * n
+        lh = (beta / (M * N * lw)) ** M / N
+        got = nc.deep_linear_ufm_minimum([n] * K, M, lw, lh, bias=True)
+        b_mp = M * N * (N * mp.mpf(lh) * mp.mpf(lw) ** M) ** (mp.mpf(1) / M)
+        x = _mp_largest_root(b_mp / n, M)
+        assert n / (x**M + 1) + b_mp * x < n and got.frame == "simplex ETF"  # below g(0): not collapsed
+        b = bound(x, condition=_root_condition(x, M), repetitions=M + 4, solver=BRENTQ_RTOL * x)
+        assert_accurate("nc.deep_linear_ufm_minimum x", got.x, [x] * K, [b] * K)
+        g = lambda y: n / (y**M + 1) + b_mp * y  # noqa: E731
+        obj = (K - 1) * g(x) / (2 * N)
+        assert_accurate("nc.deep_linear_ufm_minimum objective", got.objective, obj,
+                        bound(obj, dimension=K, repetitions=M + 4))
+
+
+def test_mixup_mse_feature_100_classes():
+    """The MSE-mixup optimum ``(G + lambda I)^{-1} t`` at 100 classes by ``mp.lu_solve``, decays 1e-12..1e3.
+
+    ``(a, b)`` are differences of ``u``'s entries: the component of ``t`` along ``1`` (``G``'s
+    null vector, amplified by ``1/lambda``) cancels in them, and on the complement
+    ``G + lambda I`` is ``(K/(K-1) + lambda) I``: condition 1, a dense solve of dimension
+    ``K`` (2 roundings).  Rival: the solve with ``t`` itself, whose ``1/lambda`` component
+    cancels catastrophically (the previous implementation; 1e-5 relative at ``lambda = 1e-12``).
+    """
+    K = 100
+    G = nc.simplex_etf_gram(K)
+    Gm = mp.matrix([[mp.mpf(1) if i == j else -1 / mp.mpf(K - 1) for j in range(K)] for i in range(K)])
+    for lam in (1e-12, 1e-3, 1e3):
+        A = Gm + mp.mpf(lam) * mp.eye(K)
+        for mix in (0.0, 0.3):
+            t = mp.matrix([mix, 1 - mp.mpf(mix)] + [0] * (K - 2))
+            u = mp.lu_solve(A, t)
+            ref = [u[0] - u[2], u[1] - u[2]]
+            got = nc.mixup_mse_feature(K, lam, mix)
+            b = bound(max(abs(r) for r in ref), dimension=K, repetitions=2)
+            assert_accurate("nc.mixup_mse_feature", got, ref, b, normwise=True)
+            tf = np.zeros(K)
+            tf[:2] = mix, 1 - mix
+            un = np.linalg.solve(G + lam * np.eye(K), tf)
+            assert rejects([un[0] - un[2], un[1] - un[2]], ref, b) == (lam < 1e-6)
+
+
 def _mp_ce(depth, lw, lh, N, K):
     """The balanced CE problem in the logit scale, re-derived: loss plus ``min_s`` of the regularisers.
 
