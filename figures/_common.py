@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
+import io
 import multiprocessing
 import os
-import tempfile
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import matplotlib
@@ -21,19 +20,20 @@ plt.rcParams.update({"figure.dpi": 110, "font.size": 10, "axes.grid": True, "gri
 
 
 def save(fig, out_dir, name: str) -> Path:
-    """Write ``fig`` as ``out_dir/name.png`` atomically (temporary file, then rename) and close it."""
+    """Write ``fig`` as ``out_dir/name.png`` atomically and close it.
+
+    The PNG is rendered in memory and written with :func:`simulations.cache.atomic_write`
+    (temporary file, then rename), so an interrupted run leaves the old file or none.
+    """
+    from simulations.cache import atomic_write
+
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     path = out / f"{name}.png"
-    fd, tmp = tempfile.mkstemp(dir=out, prefix=f".{name}.", suffix=".png")
-    os.close(fd)
     try:
-        fig.savefig(tmp, format="png")
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png")
+        atomic_write(path, buf.getvalue())
     finally:
         plt.close(fig)
     return path
@@ -63,7 +63,7 @@ def parallel_map(fn, items, max_workers=None) -> list:
     item, the map runs serially.  ``fn`` must not call numba ``parallel`` kernels
     (a forked child must not use the parent's thread pool).
     """
-    from paper_checks.sweep import in_worker
+    from paper_checks.sweep import guarded, in_worker, init_worker_signals, local_pool
 
     items = list(items)
     n = min(len(items), workers() if max_workers is None else max_workers)
@@ -71,5 +71,5 @@ def parallel_map(fn, items, max_workers=None) -> list:
         n = 1
     if n <= 1 or "fork" not in multiprocessing.get_all_start_methods():
         return [fn(x) for x in items]
-    with ProcessPoolExecutor(max_workers=n, mp_context=multiprocessing.get_context("fork")) as pool:
-        return list(pool.map(fn, items))
+    with local_pool(n, "fork", initializer=init_worker_signals) as pool:  # workers die with this process
+        return list(pool.map(guarded(fn), items))

@@ -19,15 +19,28 @@ worker count; only timings and progress (on stderr) differ.
 ``fn`` must be picklable: a module-level function, or a ``functools.partial`` of one.
 Inside a sweep worker, :func:`in_worker` is true and nested pools (e.g. a figure's own
 ``parallel_map``) run serially.
+
+Local workers die with the sweep: when the parent is interrupted (Ctrl-C, SIGTERM) or
+fails, :func:`local_pool` cancels the queued items and sends each worker SIGTERM (SIGKILL
+after a grace period).  A worker ignores SIGINT (Ctrl-C reaches the whole process group;
+the parent decides) and turns SIGTERM during an item into an exception, so the item's
+``finally`` blocks run -- a half-written cache entry or figure removes its temporary
+file -- and then exits at once; between items it exits at once.
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import multiprocessing
 import os
+import signal
+import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 
 WORKER_ENV = "THEORYCHECK_SWEEP_WORKER"
+#: seconds a stopped worker gets to clean up before SIGKILL
+STOP_GRACE_S = 10.0
 
 
 def in_worker() -> bool:
@@ -35,7 +48,73 @@ def in_worker() -> bool:
     return os.environ.get(WORKER_ENV) == "1" or multiprocessing.current_process().daemon
 
 
+class _Stopped(BaseException):
+    """SIGTERM inside a worker's item (a BaseException, so no ``except Exception`` swallows it)."""
+
+
+_IN_ITEM = False
+
+
+def _on_sigterm_in_worker(signum, frame):
+    if _IN_ITEM:
+        raise _Stopped
+    os._exit(128 + signum)
+
+
+def init_worker_signals() -> None:
+    """Pool initializer: ignore SIGINT, stop cleanly on SIGTERM (see the module docstring)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, _on_sigterm_in_worker)
+
+
+def _run_item(fn, item):
+    """``fn(item)`` in a worker; on SIGTERM the item's cleanup runs, then the worker exits."""
+    global _IN_ITEM
+    _IN_ITEM = True
+    try:
+        return fn(item)
+    except _Stopped:
+        os._exit(128 + signal.SIGTERM)
+    finally:
+        _IN_ITEM = False
+
+
+def guarded(fn):
+    """``fn`` wrapped for a pool started with :func:`init_worker_signals` (picklable when ``fn`` is)."""
+    return functools.partial(_run_item, fn)
+
+
+def _stop_workers(pool: ProcessPoolExecutor) -> None:
+    procs = list((getattr(pool, "_processes", None) or {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    for p in procs:
+        if p.is_alive():
+            p.terminate()
+    deadline = time.monotonic() + STOP_GRACE_S
+    for p in procs:
+        p.join(max(0.0, deadline - time.monotonic()))
+    for p in procs:
+        if p.is_alive():  # pragma: no cover - a worker stuck in compiled code past the grace period
+            p.kill()
+            p.join()
+
+
+@contextlib.contextmanager
+def local_pool(max_workers: int, context: str, initializer=init_worker_signals):
+    """A process pool whose workers die with the caller: on any exception (KeyboardInterrupt,
+    SIGTERM turned into one) the queued items are cancelled and the workers stopped."""
+    pool = ProcessPoolExecutor(max_workers=max_workers, mp_context=multiprocessing.get_context(context),
+                               initializer=initializer)
+    try:
+        yield pool
+    except BaseException:
+        _stop_workers(pool)
+        raise
+    pool.shutdown(wait=True)
+
+
 def _init_local_worker() -> None:
+    init_worker_signals()
     os.environ[WORKER_ENV] = "1"
     import numba
     from threadpoolctl import threadpool_limits
@@ -60,8 +139,16 @@ def check_workers(workers) -> int:
 
 
 def check_scheduler(address) -> str:
-    if not isinstance(address, str) or "://" not in address or not address.split("://", 1)[1]:
-        raise ValueError(f"scheduler must be an address like tcp://host:8786, got {address!r}")
+    """``scheme://host[:port]`` with a port in [1, 65535] when given (e.g. ``tcp://host:8786``)."""
+    bad = ValueError(f"scheduler must be an address like tcp://host:8786 (port in [1, 65535]), got {address!r}")
+    if not isinstance(address, str) or "://" not in address:
+        raise bad
+    scheme, rest = address.split("://", 1)
+    host, colon, port = rest.rpartition(":") if ":" in rest else (rest, "", "")
+    if not scheme.isidentifier() or not host.strip() or any(c.isspace() for c in address):
+        raise bad
+    if colon and not (port.isascii() and port.isdigit() and 1 <= int(port) <= 65535):
+        raise bad
     return address
 
 
@@ -102,10 +189,9 @@ def run_map(fn, items, *, workers: int = 1, scheduler: str | None = None, on_don
             if on_done is not None:
                 on_done(i, results[i])
         return results
-    ctx = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=min(workers, len(items)), mp_context=ctx,
-                             initializer=_init_local_worker) as pool:
-        futures = {pool.submit(fn, x): i for i, x in enumerate(items)}
+    with local_pool(min(workers, len(items)), "spawn", initializer=_init_local_worker) as pool:
+        task = guarded(fn)
+        futures = {pool.submit(task, x): i for i, x in enumerate(items)}
         for fut in as_completed(futures):
             i = futures[fut]
             results[i] = fut.result()

@@ -7,7 +7,16 @@ entries.  Each entry is an ``.npz`` of the result's arrays and a JSON sidecar
 with the parameters, the result type and the SHA-256 of the ``.npz``.  Both
 are written to temporary files and moved into place (``os.replace``), the
 sidecar last, so a reader never sees half an entry; an entry that fails to
-load or whose hash does not match is recomputed, never trusted.
+load or whose hash does not match is recomputed, never trusted.  Writers of
+one folder take turns (an exclusive ``flock`` on ``.lock`` in the folder while
+they write an entry), so two runs sharing a cache cannot pair one run's
+sidecar with the other's ``.npz``; the ``.npz`` bytes are a function of the
+result alone (fixed zip timestamps), so equal results give equal files.
+
+For the fault-injection tests only: with ``THEORYCHECK_TEST_PAUSE_BEFORE_RENAME``
+set to a file-name glob, :func:`atomic_write` stops before renaming a matching
+temporary file into place, says so on stderr and waits up to a minute, so a
+test's signal lands while the temporary file exists.
 
 The folder is ``$THEORYCHECK_CACHE``, else ``$XDG_CACHE_HOME/theorycheck``,
 else ``~/.cache/theorycheck``.  ``THEORYCHECK_CACHE=off`` disables the cache.
@@ -15,7 +24,9 @@ else ``~/.cache/theorycheck``.  ``THEORYCHECK_CACHE=off`` disables the cache.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import fnmatch
 import functools
 import hashlib
 import importlib
@@ -25,11 +36,17 @@ import json
 import os
 import sys
 import tempfile
+import time
+import zipfile
 from pathlib import Path
 
 import numpy as np
 
 _SOURCE_HASHES: dict[str, str] = {}
+
+#: fault-injection hook of the tests (see the module docstring); never set in normal use
+PAUSE_ENV = "THEORYCHECK_TEST_PAUSE_BEFORE_RENAME"
+_ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
 
 
 def cache_dir() -> Path | None:
@@ -105,6 +122,7 @@ def atomic_write(path, data) -> None:
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)
+        _test_pause(tmp, path)
         os.replace(tmp, path)
     except BaseException:
         try:
@@ -112,6 +130,40 @@ def atomic_write(path, data) -> None:
         except FileNotFoundError:
             pass
         raise
+
+
+def _test_pause(tmp, path: Path) -> None:
+    pattern = os.environ.get(PAUSE_ENV)
+    if pattern and fnmatch.fnmatch(path.name, pattern):
+        print(f"paused before renaming {tmp} to {path} (process {os.getpid()})", file=sys.stderr, flush=True)
+        time.sleep(60)
+
+
+@contextlib.contextmanager
+def _writer_lock(folder: Path):
+    """Exclusive lock of ``folder`` for writing one entry (released on exit, also when the process dies)."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX: entries are still atomic, writers not serialized
+        yield
+        return
+    with open(folder / ".lock", "a+b") as fh:
+        fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+
+
+def _npz_bytes(arrays: dict) -> bytes:
+    """``np.savez`` of ``arrays`` with fixed member timestamps, so equal arrays give equal bytes."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as zf:
+        for name, value in arrays.items():
+            info = zipfile.ZipInfo(f"{name}.npy", date_time=_ZIP_EPOCH)
+            with zf.open(info, "w", force_zip64=True) as fid:
+                np.lib.format.write_array(fid, np.asanyarray(value))
+    return buf.getvalue()
 
 
 def store(folder: Path, key: str, result, params: dict, func_name: str, version: str) -> None:
@@ -122,9 +174,7 @@ def store(folder: Path, key: str, result, params: dict, func_name: str, version:
             arrays[f.name] = v
         else:
             scalars[f.name] = _jsonable(v)
-    buf = io.BytesIO()
-    np.savez(buf, **arrays)
-    blob = buf.getvalue()
+    blob = _npz_bytes(arrays)
     meta = {
         "function": func_name,
         "version": version,
@@ -134,8 +184,9 @@ def store(folder: Path, key: str, result, params: dict, func_name: str, version:
         "npz_sha256": hashlib.sha256(blob).hexdigest(),
     }
     folder.mkdir(parents=True, exist_ok=True)
-    atomic_write(folder / f"{key}.npz", blob)
-    atomic_write(folder / f"{key}.json", json.dumps(meta, indent=1))
+    with _writer_lock(folder):
+        atomic_write(folder / f"{key}.npz", blob)
+        atomic_write(folder / f"{key}.json", json.dumps(meta, indent=1))
 
 
 def load(folder: Path, key: str):
@@ -213,6 +264,8 @@ def get_files(key: str) -> list[tuple[str, bytes]] | None:
     side = folder / f"files-{key}.json"
     try:
         meta = json.loads(side.read_text())
+        if len(meta["names"]) != len(meta["sha256"]):
+            return None
         out = []
         for i, (name, digest) in enumerate(zip(meta["names"], meta["sha256"])):
             blob = (folder / f"files-{key}-{i}.bin").read_bytes()
@@ -230,10 +283,11 @@ def put_files(key: str, files: list[tuple[str, bytes]]) -> None:
     if folder is None:
         return
     folder.mkdir(parents=True, exist_ok=True)
-    for i, (_, blob) in enumerate(files):
-        atomic_write(folder / f"files-{key}-{i}.bin", blob)
-    atomic_write(folder / f"files-{key}.json", json.dumps({
-        "names": [n for n, _ in files], "sha256": [hashlib.sha256(b).hexdigest() for _, b in files]}))
+    with _writer_lock(folder):
+        for i, (_, blob) in enumerate(files):
+            atomic_write(folder / f"files-{key}-{i}.bin", blob)
+        atomic_write(folder / f"files-{key}.json", json.dumps({
+            "names": [n for n, _ in files], "sha256": [hashlib.sha256(b).hexdigest() for _, b in files]}))
 
 
 def info(folder: Path | None = None) -> dict:
