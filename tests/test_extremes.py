@@ -13,30 +13,45 @@ also shows that the comparison has power: the float result moved by ``10`` bound
 rejected (:func:`assert_accurate`), and where a naive rival form exists it is rejected.
 
 Regimes that cannot be computed in double precision raise ``ValueError`` naming the
-parameter (tested at the end of each section).
+parameter.  Observed worst relative error against mpmath, and the bound the test
+derives at that point (largest share of a bound used anywhere in brackets); the
+same table, with the defects fixed, is in docs/robustness.md.
 
-=============================  ========================================================  ==========  ===========  ======
-function                       extreme regime                                            worst err   bound        raises
-=============================  ========================================================  ==========  ===========  ======
-sd.student_multipliers         d 1..1e-12, ridge 1e-12..1, alpha -0.5..1.7, t <= 1e4       5.3e-14    8.0e-12      --
-sd.limit_multipliers           d 1..1e-12, ridge 1e-12..1, alpha 1e-6..1.9                 2.2e-16    1.1e-15      --
-sd.amplified_ridge             ridge 1e-12, alpha 1e-6..1.9                                0          1.1e-16      --
-sd.smoother (train, test)      8x8 Gram, spectrum 1..1e-12, ridge 1e-12/1e-6, t <= 5      see run     cond 5e11   --
-sd.constraint_ridge            spectrum 1..1e-12, ridge found 1e-12..1                     see run     brentq+fp   --
-nc.collapse/root_threshold     depth 1..8                                                  see run     --           --
-nc.largest_root                depth 1..8, ratio 1e-12..(1-1e-12)                          see run     --           --
-nc.regularization_constant     depth 8, weight decay 1e-300..1e-12                         see run     --           --
-nc.deep_linear_ufm_minimum     depth 8, 100 classes (imbalanced; balanced + bias; CE)      see run     --           --
-nc.ce_scale                    depth 1/2/8, 100 classes, decays 1e-300..1e-3               see run     --           --
-nc.simplex_etf_gram            100 classes                                                 see run     --           --
-nc.mixup_optimal_feature       100 classes, feature decay 1e-12..1e3, mix 0..1             see run     --           --
-rf.test_risk / train_risk      spectrum 1..1e-12, ridge 1e-12..1, n = N and n <> N, KRR    see run     --           --
-rf.optimal_ridge               spectrum 1..1e-12, N finite and infinite                    see run     --           --
-rf.power_law                   alpha 2, 1e6 modes (spread 1e12)                            see run     --           --
-mt.solve K-step                dt = 1e-4 (K = 1e4, T = 1); T = 1e3 with K = 1e4           see run     --           --
-mt.solve continuous            T = 1 and T = 1e3, discount 1                               see run     --           --
-mt.solve                       growing moments over T = 1e3; K = 1e7                       --          --           yes
-=============================  ========================================================  ==========  ===========  ======
+=====================================  ==================================================  =========  =================  ========================
+function                               extreme regime tested                               worst err  bound there        out of range
+=====================================  ==================================================  =========  =================  ========================
+self_distillation.student_multipliers  d 1..1e-12, ridge 1e-12..1, alpha -0.5..1.7,        1.6e-13    8.2e-13 (0.22)     ValueError (overflow of
+                                       steps 0..1e4; the pole alpha d + ridge = 0                                        ``|r|^t``)
+self_distillation.limit_multipliers    d 1..1e-12, ridge 1e-12..1, alpha 1e-6..1.9         2.6e-16    3.3e-16 (0.79)     ValueError (alpha)
+self_distillation.amplified_ridge      ridge 1e-12..1, alpha 1e-6..1.9                     1.0e-16    1.1e-16 (0.92)     --
+self_distillation.smoother             8x8 Gram, spectrum 1..1e-12, ridge 1e-12, 1e-6,      1.7e-05    1.3e-03 (0.11)     --
+                                       steps 0..5, training and test points                            (cond 5e11)
+self_distillation.constraint_ridge     spectrum 1..1e-12, root c 1e-12..1                  4.6e-15    3.3e-13 (0.07)     --
+neural_collapse.collapse_threshold     depth 2..8                                          1.6e-16    9.4e-16 (0.22)     --
+neural_collapse.root_threshold         depth 2..8                                          1.6e-16    2.2e-15 (0.07)     --
+neural_collapse.largest_root           depth 1, 2, 3, 8; ratio 1e-12..psi (1 - 1e-6),      8.5e-14    3.8e-13 (0.40)     --
+                                       depth 1 up to 1 - 1e-12
+neural_collapse.regularization_const.  depth 8, 100 classes, weight decay 1e-300..1e-3     1.2e-16    6.7e-16 (0.18)     --
+neural_collapse.zero_solution_reg.     depth 8, 100 classes                                4.3e-16    2.7e-15 (0.16)     --
+neural_collapse.deep_linear_ufm_min.   depth 8, 100 classes (sizes 1..100, 50 collapse;    x 1.8e-16  2.2e-15 (0.08)     --
+                                       balanced with bias), decays 1e-40..1e288            obj 2.1e-16 1.3e-13
+neural_collapse.ce_scale               depth 1, 2, 8; 100 classes; decays 1e-300..1e-3     1.7e-16    9.0e-14 (0.00)     --
+neural_collapse.ce_objective (UFM CE)  depth 1, 2, 8; 100 classes; decays 1e-12            4.8e-16    8.9e-14 (0.01)     --
+neural_collapse.simplex_etf_gram       100 classes                                         8.5e-17    3.3e-16 (0.26)     --
+neural_collapse.mixup_optimal_feature  100 classes, decay 1e-12..1e3, mix 0..1, same class 1.2e-08    4.0e-04 (0.01)     --
+neural_collapse.mixup_mse_feature      100 classes, decay 1e-12..1e3                       2.6e-15    2.2e-14 (0.12)     --
+random_features.test_risk              spectrum 1..1e-12 (25 modes; power law 100 modes),  2.9e-15    7.1e-14 (0.04)     --
+                                       ridge 1e-12..1, n < N, n > N, n = N, KRR, n > rank
+random_features.train_risk             the same                                            2.9e-15    6.0e-13 (0.02)     --
+random_features.optimal_ridge          spectrum 1..1e-12, n < N, n > N, KRR                risk 1.6e-16 7.1e-14 (0.00)  --
+                                                                                           ridge 7.5e-08 2.6e-06 (0.03)
+random_features.power_law              alpha 6 x 100 modes, alpha 2 x 1e6 modes            1.0e-16    2.2e-16 (0.46)     --
+martingale_td.solve, K steps           dt 1e-4 (T 1, K 1e4); T 1e3 (K 1e4); ml, td0       5.0e-13    1.6e-10 (0.01)     ValueError (steps > 1e6)
+martingale_td.solve, continuous        T 1 and 1e3, discounts 1 and 0.01; ml, td0          2.2e-16    8.3e-15 (0.06)     ValueError (horizon: the
+                                                                                                                         moments overflow)
+martingale_td.solve, infinite horizon  dt 1e-2..1e-4, discount 1; ml, td0                  1.8e-14    9.7e-12 (0.00)     ValueError (divergent
+                                                                                                                         series, existing)
+=====================================  ==================================================  =========  =================  ========================
 """
 
 from __future__ import annotations
