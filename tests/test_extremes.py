@@ -26,6 +26,7 @@ self_distillation.limit_multipliers    d 1..1e-12, ridge 1e-12..1, alpha 1e-6..1
 self_distillation.amplified_ridge      ridge 1e-12..1, alpha 1e-6..1.9                     1.0e-16    1.1e-16 (0.92)     --
 self_distillation.smoother             8x8 Gram, spectrum 1..1e-12, ridge 1e-12, 1e-6,      1.7e-05    1.3e-03 (0.11)     --
                                        steps 0..5, training and test points                            (cond 5e11)
+self_distillation.limit_fit            the same Gram, ridge / alpha with alpha 0.3, 1.5     1.2e-05    3.1e-03 (0.02)     ValueError (alpha)
 self_distillation.constraint_ridge     spectrum 1..1e-12, root c 1e-12..1                  4.6e-15    3.3e-13 (0.07)     --
 neural_collapse.collapse_threshold     depth 2..8                                          1.6e-16    9.4e-16 (0.22)     --
 neural_collapse.root_threshold         depth 2..8                                          1.6e-16    2.2e-15 (0.07)     --
@@ -43,6 +44,8 @@ neural_collapse.mixup_mse_feature      100 classes, decay 1e-12..1e3            
 random_features.test_risk              spectrum 1..1e-12 (25 modes; power law 100 modes),  2.9e-15    7.1e-14 (0.04)     --
                                        ridge 1e-12..1, n < N, n > N, n = N, KRR, n > rank
 random_features.train_risk             the same                                            2.9e-15    6.0e-13 (0.02)     --
+random_features.effective_regular.     the same: kappa                                     1.6e-15    3.4e-13 (0.02)     --
+                                       gamma                                               3.0e-15    9.5e-14 (0.03)
 random_features.optimal_ridge          spectrum 1..1e-12, n < N, n > N, KRR                risk 1.6e-16 7.1e-14 (0.00)  --
                                                                                            ridge 7.5e-08 2.6e-06 (0.03)
 random_features.power_law              alpha 6 x 100 modes, alpha 2 x 1e6 modes            1.0e-16    2.2e-16 (0.46)     --
@@ -302,6 +305,18 @@ def test_smoother_at_spread_1e12(ridge):
             scale = max(abs(v) for v in flat)
             b = bound(scale, condition=cond, dimension=8, repetitions=step + 1)
             assert_accurate("sd.smoother", got.ravel(), flat, b, normwise=True)
+    # infinitely many steps: KRR with the amplified ridge ridge/alpha, solved in mpmath
+    y = np.linspace(-1.0, 1.0, 8)
+    for alpha in (0.3, 1.5):
+        rho = ridge / alpha
+        Km = mp.matrix(K.tolist())
+        coef = mp.lu_solve(Km + mp.mpf(ridge) / mp.mpf(alpha) * mp.eye(8), mp.matrix(y.tolist()))
+        for cross in (None, C):
+            ref = (Km if cross is None else mp.matrix(cross.tolist())) * coef
+            flat = [ref[i] for i in range(ref.rows)]
+            b = bound(max(abs(v) for v in flat) + max(abs(v) for v in y), condition=condition_number(K, shift=rho),
+                      dimension=8, repetitions=2)
+            assert_accurate("sd.limit_fit", sd.limit_fit(K, y, ridge, alpha, cross), flat, b, normwise=True)
 
 
 def test_constraint_ridge_tiny_ridges():
@@ -730,6 +745,12 @@ class _MpEigenframework:
             B = [(1 - Li) - kappa * Li / (lm + g) * N / (N - q) for Li, lm in zip(L, self.lam)]
         return (mp.fsum(b * v2 for b, v2 in zip(B, self.v2)) + self.noise) / (1 - x)
 
+    def gamma(self, t):
+        return mp.exp(t)
+
+    def kappa(self, t):
+        return self.parts(t)[3]
+
     def train(self, t):
         g, L, z, kappa = self.parts(t)
         return ((self.n - z) / self.n) ** 2 * self.test(t)
@@ -776,7 +797,7 @@ RF_CASES = [(10, 20.0), (20, 10.0), (10, 10.0), (10, math.inf), (30, 40.0)]  # n
 
 @pytest.mark.parametrize("n, N", RF_CASES)
 def test_rf_risks_at_ridge_1e12(n, N):
-    """Test and training risk, ridges 1e-12..1, spectrum spread 1e12, against the mpmath eigenframework.
+    """Test and training risk and ``(kappa, gamma)``, ridges 1e-12..1, spectrum spread 1e12, against mpmath.
 
     Bound: ``fp_tolerance(E, condition, 25 modes, 8 operations per mode)`` with the
     condition of :meth:`_MpEigenframework.condition` (elasticities of the risk in every
@@ -790,6 +811,11 @@ def test_rf_risks_at_ridge_1e12(n, N):
             cond = ref.condition(what, t, ridge)
             got = fn(RF_EIGENVALUES, RF_TARGET, 0.1, n, N, ridge)
             assert_accurate(f"rf.{what}_risk", got, value, bound(value, condition=cond, dimension=25, repetitions=8))
+        got = rf.effective_regularization(RF_EIGENVALUES, n, N, ridge)
+        for what, value in (("kappa", ref.kappa(t)), ("gamma", ref.gamma(t))):
+            cond = ref.condition(what, t, ridge) - 1  # no targets or noise here
+            assert_accurate(f"rf.effective_regularization {what}", got[what == "gamma"], value,
+                            bound(value, condition=cond, dimension=25, repetitions=8))
 
 
 def test_rf_power_law_spectrum_spread_1e12():
