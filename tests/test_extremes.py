@@ -13,48 +13,51 @@ also shows that the comparison has power: the float result moved by ``10`` bound
 rejected (:func:`assert_accurate`), and where a naive rival form exists it is rejected.
 
 Regimes that cannot be computed in double precision raise ``ValueError`` naming the
-parameter.  Observed worst relative error against mpmath, and the bound the test
-derives at that point (largest share of a bound used anywhere in brackets); the
-same table, with the defects fixed, is in docs/robustness.md.
+parameter.  ``sd``, ``nc``, ``rf`` and ``mt`` are ``theory.self_distillation``,
+``theory.neural_collapse``, ``theory.random_features`` and ``theory.martingale_td``.
+The table gives the worst relative error observed against mpmath and the bound the
+test derives at that point (in brackets the largest share of a bound used anywhere);
+docs/robustness.md has the same table and the defects that were fixed.
 
-=====================================  ==================================================  =========  =================  ========================
-function                               extreme regime tested                               worst err  bound there        out of range
-=====================================  ==================================================  =========  =================  ========================
-self_distillation.student_multipliers  d 1..1e-12, ridge 1e-12..1, alpha -0.5..1.7,        1.6e-13    8.2e-13 (0.22)     ValueError (overflow of
-                                       steps 0..1e4; the pole alpha d + ridge = 0                                        ``|r|^t``)
-self_distillation.limit_multipliers    d 1..1e-12, ridge 1e-12..1, alpha 1e-6..1.9         2.6e-16    3.3e-16 (0.79)     ValueError (alpha)
-self_distillation.amplified_ridge      ridge 1e-12..1, alpha 1e-6..1.9                     1.0e-16    1.1e-16 (0.92)     --
-self_distillation.smoother             8x8 Gram, spectrum 1..1e-12, ridge 1e-12, 1e-6,      1.7e-05    1.3e-03 (0.11)     --
-                                       steps 0..5, training and test points                            (cond 5e11)
-self_distillation.limit_fit            the same Gram, ridge / alpha with alpha 0.3, 1.5     1.2e-05    3.1e-03 (0.02)     ValueError (alpha)
-self_distillation.constraint_ridge     spectrum 1..1e-12, root c 1e-12..1                  4.6e-15    3.3e-13 (0.07)     --
-neural_collapse.collapse_threshold     depth 2..8                                          1.6e-16    9.4e-16 (0.22)     --
-neural_collapse.root_threshold         depth 2..8                                          1.6e-16    2.2e-15 (0.07)     --
-neural_collapse.largest_root           depth 1, 2, 3, 8; ratio 1e-12..psi (1 - 1e-6),      8.5e-14    3.8e-13 (0.40)     --
-                                       depth 1 up to 1 - 1e-12
-neural_collapse.regularization_const.  depth 8, 100 classes, weight decay 1e-300..1e-3     1.2e-16    6.7e-16 (0.18)     --
-neural_collapse.zero_solution_reg.     depth 8, 100 classes                                4.3e-16    2.7e-15 (0.16)     --
-neural_collapse.deep_linear_ufm_min.   depth 8, 100 classes (sizes 1..100, 50 collapse;    x 1.8e-16  2.2e-15 (0.08)     --
-                                       balanced with bias), decays 1e-40..1e288            obj 2.1e-16 1.3e-13
-neural_collapse.ce_scale               depth 1, 2, 8; 100 classes; decays 1e-300..1e-3     1.7e-16    9.0e-14 (0.00)     --
-neural_collapse.ce_objective (UFM CE)  depth 1, 2, 8; 100 classes; decays 1e-12            4.8e-16    8.9e-14 (0.01)     --
-neural_collapse.simplex_etf_gram       100 classes                                         8.5e-17    3.3e-16 (0.26)     --
-neural_collapse.mixup_optimal_feature  100 classes, decay 1e-12..1e3, mix 0..1, same class 1.2e-08    4.0e-04 (0.01)     --
-neural_collapse.mixup_mse_feature      100 classes, decay 1e-12..1e3                       2.6e-15    2.2e-14 (0.12)     --
-random_features.test_risk              spectrum 1..1e-12 (25 modes; power law 100 modes),  2.9e-15    7.1e-14 (0.04)     --
-                                       ridge 1e-12..1, n < N, n > N, n = N, KRR, n > rank
-random_features.train_risk             the same                                            2.9e-15    6.0e-13 (0.02)     --
-random_features.effective_regular.     the same: kappa                                     1.6e-15    3.4e-13 (0.02)     --
-                                       gamma                                               3.0e-15    9.5e-14 (0.03)
-random_features.optimal_ridge          spectrum 1..1e-12, n < N, n > N, KRR                risk 1.6e-16 7.1e-14 (0.00)  --
-                                                                                           ridge 7.5e-08 2.6e-06 (0.03)
-random_features.power_law              alpha 6 x 100 modes, alpha 2 x 1e6 modes            1.0e-16    2.2e-16 (0.46)     --
-martingale_td.solve, K steps           dt 1e-4 (T 1, K 1e4); T 1e3 (K 1e4); ml, td0       5.0e-13    1.6e-10 (0.01)     ValueError (steps > 1e6)
-martingale_td.solve, continuous        T 1 and 1e3, discounts 1 and 0.01; ml, td0          2.2e-16    8.3e-15 (0.06)     ValueError (horizon: the
-                                                                                                                         moments overflow)
-martingale_td.solve, infinite horizon  dt 1e-2..1e-4, discount 1; ml, td0                  1.8e-14    9.7e-12 (0.00)     ValueError (divergent
-                                                                                                                         series, existing)
-=====================================  ==================================================  =========  =================  ========================
+============================  ============================================  ========  ==============  =====
+function                      extreme regime tested                         worst     bound (share)   raise
+============================  ============================================  ========  ==============  =====
+sd.student_multipliers        d 1..1e-12, ridge 1e-12..1, alpha -0.5..1.7,  1.6e-13   8.2e-13 (0.22)  (a)
+                              steps 0..1e4, the pole alpha d + ridge = 0
+sd.limit_multipliers          d 1..1e-12, ridge 1e-12..1, alpha 1e-6..1.9   2.6e-16   3.3e-16 (0.79)  (b)
+sd.amplified_ridge            ridge 1e-12..1, alpha 1e-6..1.9               1.0e-16   1.1e-16 (0.92)  --
+sd.smoother                   8x8 Gram, spectrum 1..1e-12, ridge 1e-12,     1.7e-05   1.3e-03 (0.11)  --
+                              1e-6, steps 0..5, train and test points
+sd.limit_fit                  the same Gram, ridge/alpha, alpha 0.3, 1.5    1.2e-05   3.1e-03 (0.02)  (b)
+sd.constraint_ridge           spectrum 1..1e-12, root c 1e-12..1            4.6e-15   3.3e-13 (0.07)  --
+nc.collapse_threshold         depth 2..8                                    1.6e-16   9.4e-16 (0.22)  --
+nc.root_threshold             depth 2..8                                    1.6e-16   2.2e-15 (0.07)  --
+nc.largest_root               depth 1, 2, 3, 8; ratio 1e-12..psi(1-1e-6);   8.5e-14   3.8e-13 (0.40)  --
+                              depth 1 up to 1 - 1e-12
+nc.regularization_constant    depth 8, 100 classes, weight decay 1e-300     1.2e-16   6.7e-16 (0.18)  --
+nc.zero_solution_regular.     depth 8, 100 classes                          4.3e-16   2.7e-15 (0.16)  --
+nc.deep_linear_ufm_minimum    depth 8, 100 classes (sizes 1..100, 50        x 1.8e-16 2.2e-15 (0.08)  --
+                              collapse; balanced + bias), decays 1e-40..    obj 2e-16 1.3e-13 (0.00)
+nc.ce_scale                   depth 1, 2, 8; 100 classes; decays 1e-300     1.7e-16   9.0e-14 (0.00)  --
+nc.ce_objective (CE minimum)  depth 1, 2, 8; 100 classes; decays 1e-12      4.8e-16   8.9e-14 (0.01)  --
+nc.simplex_etf_gram           100 classes                                   8.5e-17   3.3e-16 (0.26)  --
+nc.mixup_optimal_feature      100 classes, decay 1e-12..1e3, mix 0..1       1.2e-08   4.0e-04 (0.01)  --
+nc.mixup_mse_feature          100 classes, decay 1e-12..1e3                 2.6e-15   2.2e-14 (0.12)  --
+rf.test_risk                  spectrum 1..1e-12 (25 modes; power law),      2.9e-15   7.1e-14 (0.04)  --
+                              ridge 1e-12..1, n < N, n > N, n = N, KRR
+rf.train_risk                 the same                                      2.9e-15   6.0e-13 (0.02)  --
+rf.effective_regularization   the same: kappa / gamma                       3.0e-15   3.4e-13 (0.03)  --
+rf.optimal_ridge              spectrum 1..1e-12, n < N, n > N, KRR: risk    1.6e-16   7.1e-14 (0.00)  --
+                              ridge (located by a minimiser)                7.5e-08   2.6e-06 (0.03)
+rf.power_law                  alpha 6 x 100 modes, alpha 2 x 1e6 modes      1.0e-16   2.2e-16 (0.46)  --
+mt.solve, K steps             dt 1e-4 (T 1, K 1e4); T 1e3 (K 1e4)           5.0e-13   1.6e-10 (0.01)  (c)
+mt.solve, continuous          T 1 and 1e3, discounts 1 and 0.01             2.2e-16   8.3e-15 (0.06)  (d)
+mt.solve, infinite horizon    dt 1e-2..1e-4, discount 1                     1.8e-14   9.7e-12 (0.00)  (e)
+============================  ============================================  ========  ==============  =====
+
+Raises ``ValueError``: (a) when ``|r|^t`` overflows (``|1 - alpha| a > 1``, many steps);
+(b) ``alpha`` outside (0, 2); (c) ``steps`` above ``MAX_STEPS = 1e6``; (c, d) ``horizon``
+when the discounted moments overflow double precision; (e) a divergent geometric series.
 """
 
 from __future__ import annotations
@@ -268,7 +271,8 @@ def _gram(n, spread):
 
 
 def _mp_smoother(K, ridge, alpha, step, C=None):
-    """``S_t`` from its definition: ``P = K (K + ridge I)^{-1}`` by ``mp.lu_solve``, ``S_{t+1} = P (alpha I + (1 - alpha) S_t)``.
+    """``S_t`` from its definition: ``P = K (K + ridge I)^{-1}`` (LU in mpmath),
+    ``S_{t+1} = P (alpha I + (1 - alpha) S_t)``.
 
     At test points ``f_t = C (K + ridge I)^{-1} (targets of step t)``.
     """
@@ -385,7 +389,8 @@ def test_thresholds_up_to_depth_8(depth):
     phi, psi = _mp_phi(M), _mp_psi(M)
     c_phi = 1 + abs((M - 1) / M * mp.log(M - 1))
     c_psi = 1 + abs((M - 1) / M * mp.log(M - 1)) + abs((M + 1) / M * mp.log(M + 1))
-    assert_accurate("nc.collapse_threshold", nc.collapse_threshold(depth), phi, bound(phi, condition=c_phi, repetitions=4))
+    assert_accurate("nc.collapse_threshold", nc.collapse_threshold(depth), phi,
+                    bound(phi, condition=c_phi, repetitions=4))
     assert_accurate("nc.root_threshold", nc.root_threshold(depth), psi, bound(psi, condition=c_psi, repetitions=6))
 
 
@@ -618,7 +623,8 @@ def test_ce_scale_100_classes(depth):
         assert_accurate("nc.ce_scale", got, rho, b)
     m = nc.deep_linear_ufm_minimum([20] * K, depth, 1e-12, 1e-12, loss="ce")
     rho, F, _ = _mp_ce_scale(depth, 1e-12, 1e-12, N, K)
-    assert_accurate("nc.deep_linear_ufm_minimum CE objective", m.objective, F(rho), bound(F(rho), dimension=K, repetitions=8))
+    assert_accurate("nc.deep_linear_ufm_minimum CE objective", m.objective, F(rho),
+                    bound(F(rho), dimension=K, repetitions=8))
 
 
 def test_simplex_etf_gram_100_classes():
@@ -630,7 +636,7 @@ def test_simplex_etf_gram_100_classes():
 
 
 def _mp_mixup(K, lam, mix):
-    """Optimal ``(a, b)`` of a cross-class mixup sample: damped Newton in mpmath on the objective built from the logits."""
+    """Optimal ``(a, b)`` of a cross-class mixup sample: damped Newton in mpmath on the objective from the logits."""
     K, lam, mix = mp.mpf(K), mp.mpf(lam), mp.mpf(mix)
     o = -1 / (K - 1)
 
@@ -885,7 +891,8 @@ def _mp_discrete(method, discount, horizon, K):
     ``X_k`` is Gaussian: mean ``m_k = (1 - dt)^k``, variance ``v_k = dt/4 (1 - (1 - dt)^(2k))/(1 - (1 - dt)^2)``.
     ml: ``E[G_k | X_k] = e_k X_k`` with ``e_k = dt + e^{-beta dt} (1 - dt) e_{k+1}``, ``e_K = 0``;
     ``A = sum_k e^{-2 beta t_k} dt E[phi phi^T]``, ``b = sum_k e^{-2 beta t_k} dt E[phi e_k X]``.
-    td0: ``A_ij = -sum_k E[phi_i(X_k) (e^{-beta t_{k+1}} E[phi_j(X_{k+1}) | X_k] [k < K-1] - e^{-beta t_k} phi_j(X_k))]``,
+    td0: ``A_ij = -sum_k E[phi_i(X_k) (e^{-beta t_{k+1}} E[phi_j(X_{k+1}) | X_k] [k < K-1]
+    - e^{-beta t_k} phi_j(X_k))]``,
     ``b_i = sum_k e^{-beta t_k} dt E[phi_i(X_k) X_k]``.  Returns ``(A, b)`` as mpmath matrices.
     """
     beta, T = mp.mpf(discount), mp.mpf(horizon)
