@@ -623,8 +623,10 @@ def test_ce_scale_100_classes(depth):
         assert_accurate("nc.ce_scale", got, rho, b)
     m = nc.deep_linear_ufm_minimum([20] * K, depth, 1e-12, 1e-12, loss="ce")
     rho, F, _ = _mp_ce_scale(depth, 1e-12, 1e-12, N, K)
-    assert_accurate("nc.deep_linear_ufm_minimum CE objective", m.objective, F(rho),
-                    bound(F(rho), dimension=K, repetitions=8))
+    b = bound(F(rho), dimension=K, repetitions=8)
+    assert_accurate("nc.deep_linear_ufm_minimum CE objective", m.objective, F(rho), b)
+    # rival: the symbolic objective as lambdified, log(1 + x) for a loss below 1e-8 (the previous evaluation)
+    assert rejects(nc._ce_obj(float(rho), depth, 1e-12, 1e-12, N, K), F(rho), b)
 
 
 def test_simplex_etf_gram_100_classes():
