@@ -561,3 +561,62 @@ def test_combine_agreement_needs_every_test_and_rejection_any():
     assert not stats.combine(blind, blind).rival_rejected
     with pytest.raises(ValueError, match=_msg("combine needs at least one test result")):
         stats.combine()
+
+
+# --------------------------------------------------------------------------- second round: what the first left alive
+
+def test_decimal_agreement_arrays_names_and_rival_rejection_margin():
+    res = stats.decimal_agreement([0.25, 0.5], [0.3, 0.5], [0.26, 0.9], decimals=1, rival_name="rv")
+    np.testing.assert_array_equal(res.observed, [0.25, 0.5])
+    np.testing.assert_array_equal(res.predicted, [0.3, 0.5])
+    assert res.observed.shape == res.predicted.shape == res.rival_prediction.shape == (2,)
+    # rounded rival one unit away (1 / (0.5 + 2u) < 2 half-units): rejected, though by less than 2 tolerances
+    res = stats.decimal_agreement([0.0], [0.0], [1.0], decimals=0, rival_name="r")
+    assert 1.0 < res.rival_statistic < 2.0 and res.rival_rejected
+    # the theory exactly at the bound: half a unit (1 + 4u) away from a published zero, in binary exactly 0.5 + 2^-52
+    at = stats.decimal_agreement([0.5 + 2.0**-52], [0.0], [0.0], decimals=0, rival_name="r")
+    assert at.statistic == 1.0 and at.agrees
+    with pytest.raises(ValueError, match=_msg("computed must not be empty")):
+        stats.decimal_agreement([], [1.0], [1.0], decimals=1, rival_name="r")
+    with pytest.raises(ValueError, match=_msg("published must be finite, got array([nan])")):
+        stats.decimal_agreement([1.0], [np.nan], [1.0], decimals=1, rival_name="r")
+    with pytest.raises(ValueError, match=_msg("rival must be finite, got array([inf])")):
+        stats.decimal_agreement([1.0], [1.0], [np.inf], decimals=1, rival_name="r")
+    for args, bad in ((([1.0, 2.0], [1.0], [1.0]), "published"), (([1.0], [1.0, 2.0], [1.0]), "published"),
+                      (([1.0], [1.0], [1.0, 2.0]), "rival")):
+        shapes = {"computed": np.shape(args[0]), "published": np.shape(args[1]), "rival": np.shape(args[2])}
+        base = shapes["computed"]
+        with pytest.raises(ValueError, match=_msg(
+                f"{bad} has shape {shapes[bad]}, expected {base} like the others: {shapes}")):
+            stats.decimal_agreement(*args, decimals=1, rival_name="r")
+
+
+def test_argmin_agreement_uses_the_given_scale():
+    # default scale would be max(|1|, |1 + 1e-6|) ~ 1; the given scale 1e6 widens the bound a millionfold
+    narrow = stats.argmin_agreement([1.0 + 1e-6], [1.0], [1.0], rival_name="r", parameters=1)
+    wide = stats.argmin_agreement([1.0 + 1e-6], [1.0], [1.0], rival_name="r", parameters=1, scale=1e6)
+    assert not narrow.agrees and wide.agrees
+    assert wide.tolerance[0] == math.sqrt(U) * 1e6
+
+
+def test_fp_monotone_sign_and_margins():
+    # decreasing: a rise of 1.5 bounds is a wrong-sign difference beyond the bound; a fall of 1.5 rejects the rival
+    res = stats.fp_monotone([1.5, -1.5], direction="decreasing", scale=2.0**53)  # bound u * 2^53 = 1
+    assert res.statistic == 1.5 and not res.agrees
+    assert res.rival_statistic == 1.5 and res.rival_rejected
+    inc = stats.fp_monotone([0.25, -1.5], direction="increasing", scale=2.0**53)
+    assert inc.statistic == 1.5 and not inc.agrees and inc.rival_statistic == 0.25 and not inc.rival_rejected
+    assert res.predicted.shape == res.rival_prediction.shape == (2,)
+    np.testing.assert_array_equal(res.predicted, [0.0, 0.0])
+
+
+def test_monotone_zero_arrays_have_the_data_shape():
+    res = stats.monotone([1.0, 2.0], [1.0, 1.0], direction="increasing")
+    assert res.predicted.shape == res.rival_prediction.shape == (2,)
+
+
+def test_condition_number_and_tolerances_of_integer_input():
+    # integer matrices and scales give the same float results (exact conversions)
+    assert stats.condition_number([[2, 0], [0, 8]]) == 4.0
+    assert stats.argmin_tolerance(4, parameters=1) == math.sqrt(U) * 4.0
+    assert stats.fp_tolerance(4) == 4 * U
