@@ -38,6 +38,8 @@ from typing import Callable
 
 import numpy as np
 
+from .sweep import WorkerLost
+
 PROG = "theorycheck"
 MAX_SEED = 2**63 - 1
 DEFAULT_SEED = 0
@@ -1729,6 +1731,9 @@ def _main(argv=None) -> int:
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)
         return 130
+    except WorkerLost as exc:  # a sweep worker was killed from outside (SIGKILL, out of memory)
+        print(f"{PROG}: error: {_one_line(exc)}", file=sys.stderr)
+        return 1
     except BrokenPipeError:  # e.g. `theorycheck list | head`
         try:
             devnull = os.open(os.devnull, os.O_WRONLY)

@@ -25,7 +25,8 @@ fails, :func:`local_pool` cancels the queued items and sends each worker SIGTERM
 after a grace period).  A worker ignores SIGINT (Ctrl-C reaches the whole process group;
 the parent decides) and turns SIGTERM during an item into an exception, so the item's
 ``finally`` blocks run -- a half-written cache entry or figure removes its temporary
-file -- and then exits at once; between items it exits at once.
+file -- and then exits at once; between items it exits at once.  A worker that dies on
+its own (SIGKILL, out of memory) makes the sweep raise :class:`WorkerLost`.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ import os
 import signal
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 
 WORKER_ENV = "THEORYCHECK_SWEEP_WORKER"
 #: seconds a stopped worker gets to clean up before SIGKILL
@@ -46,6 +48,10 @@ STOP_GRACE_S = 10.0
 def in_worker() -> bool:
     """True inside a sweep worker (local process or dask worker task)."""
     return os.environ.get(WORKER_ENV) == "1" or multiprocessing.current_process().daemon
+
+
+class WorkerLost(RuntimeError):
+    """A local worker process died (killed, out of memory) in the middle of an item."""
 
 
 class _Stopped(BaseException):
@@ -194,7 +200,11 @@ def run_map(fn, items, *, workers: int = 1, scheduler: str | None = None, on_don
         futures = {pool.submit(task, x): i for i, x in enumerate(items)}
         for fut in as_completed(futures):
             i = futures[fut]
-            results[i] = fut.result()
+            try:
+                results[i] = fut.result()
+            except BrokenProcessPool:
+                raise WorkerLost(f"a worker process died (killed or out of memory) while running {items[i]!r}; "
+                                 f"nothing it was writing was kept; run again") from None
             if on_done is not None:
                 on_done(i, results[i])
     return results

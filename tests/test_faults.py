@@ -107,11 +107,13 @@ class Run:
                     pytest.fail(f"{self.args} printed no {pattern!r} within {timeout:.0f} s:\n{self.stderr}")
                 self._news.wait(min(left, 1.0))
 
-    def send(self, sig) -> None:
-        if sig == signal.SIGINT:
-            os.killpg(self.proc.pid, sig)  # Ctrl-C: the whole process group (workers included)
+    def send(self, sig, group: bool | None = None) -> None:
+        """SIGINT to the process group as Ctrl-C does, another signal to the main process as ``kill PID``
+        does; ``group`` overrides (``kill -TERM -PGID``, as a service manager stops a whole group)."""
+        if sig == signal.SIGINT if group is None else group:
+            os.killpg(self.proc.pid, sig)
         else:
-            self.proc.send_signal(sig)  # kill PID: the main process only
+            self.proc.send_signal(sig)
 
     def wait(self, timeout: float) -> int:
         try:
@@ -300,16 +302,18 @@ def test_signal_while_the_report_is_written_keeps_the_old_report(command, report
     assert _numbers(rerun.read_text()) == reference["verify-0" if command == "verify" else "calibrate"]
 
 
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
-def test_signal_stops_sweep_workers_mid_write(sig, tmp_path, runs, reference, monkeypatch):
-    """Two figures on two worker processes; the parent is signalled while a worker writes a cache entry."""
+@pytest.mark.parametrize("sig, group", [(signal.SIGTERM, False), (signal.SIGINT, True), (signal.SIGTERM, True)],
+                         ids=["SIGTERM", "SIGINT-group", "SIGTERM-group"])
+def test_signal_stops_sweep_workers_mid_write(sig, group, tmp_path, runs, reference, monkeypatch):
+    """Two figures on two worker processes; the parent (or its whole group) is signalled while a worker
+    writes a cache entry."""
     store, out = tmp_path / "cache", tmp_path / "out"
     runs.append(run := Run(["figures", *FIGURES, "--workers", "2", "--out", str(out)], store, tmp_path,
                            pause="*.npz"))
     line = run.wait_for_stderr("paused before renaming")
     workers = _descendants(run.proc.pid)
     assert paused_pid(line) in {w.pid for w in workers}, "a sweep worker is writing when the signal comes"
-    run.send(sig)
+    run.send(sig, group)
     assert_clean_exit(run, sig, children=workers)
     assert_no_temporary_files(store, out)
     assert_cache_entries_valid(store, monkeypatch)
@@ -318,6 +322,33 @@ def test_signal_stops_sweep_workers_mid_write(sig, tmp_path, runs, reference, mo
     in_process(monkeypatch, store, ["figures", *FIGURES, "--out", str(tmp_path / "again")])
     for name in FIGURES:
         assert (tmp_path / "again" / f"{name}.png").read_bytes() == reference[name]
+
+
+def test_a_killed_sweep_worker_ends_the_run_with_one_line(tmp_path, runs, reference, monkeypatch):
+    """SIGKILL (no cleanup possible) to a worker in the middle of writing a cache entry: the run stops the
+    other workers and ends with one line and exit 1; its half-written temporary file is never read."""
+    store, out = tmp_path / "cache", tmp_path / "out"
+    runs.append(run := Run(["figures", *FIGURES, "--workers", "2", "--out", str(out)], store, tmp_path,
+                           pause="*.npz"))
+    line = run.wait_for_stderr("paused before renaming")
+    workers = _descendants(run.proc.pid)
+    killed = paused_pid(line)
+    assert killed in {w.pid for w in workers}
+    os.kill(killed, signal.SIGKILL)
+    rc = run.wait(PROMPT_S)
+    said = [x for x in run.err if not PROGRESS.match(x) and not x.startswith("paused before renaming")]
+    assert rc == 1 and len(said) == 1 and said[0].startswith("theorycheck: error: a worker process died"), run.stderr
+    gone, alive = psutil.wait_procs(workers, timeout=PROMPT_S)
+    assert not alive, f"worker processes outlived the run: {alive}"
+    # the killed worker's temporary file (nothing else) is left: hidden, never read, removed by `cache clear`
+    orphan = Path(line.split()[3])
+    assert [p for p in store.iterdir() if p.name.endswith(".tmp")] == [orphan]
+    assert_cache_entries_valid(store, monkeypatch)
+    in_process(monkeypatch, store, ["figures", *FIGURES, "--out", str(tmp_path / "again")])
+    for name in FIGURES:
+        assert (tmp_path / "again" / f"{name}.png").read_bytes() == reference[name]
+    in_process(monkeypatch, store, ["cache", "clear"])
+    assert_no_temporary_files(store)
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
