@@ -620,3 +620,97 @@ def test_condition_number_and_tolerances_of_integer_input():
     assert stats.condition_number([[2, 0], [0, 8]]) == 4.0
     assert stats.argmin_tolerance(4, parameters=1) == math.sqrt(U) * 4.0
     assert stats.fp_tolerance(4) == 4 * U
+
+
+# --------------------------------------------------------------------------- third round
+
+NAMED_INPUTS = [
+    ("z_agreement", lambda a, b, c, d: stats.z_agreement(a, b, c, d, rival_name="r"),
+     ("estimate", "stderr", "predicted", "rival")),
+    ("fp_agreement", lambda a, b, c: stats.fp_agreement(a, b, c, rival_name="r"), ("observed", "predicted", "rival")),
+    ("argmin_agreement", lambda a, b, c: stats.argmin_agreement(a, b, c, rival_name="r", parameters=1),
+     ("observed", "predicted", "rival")),
+    ("decimal_agreement", lambda a, b, c: stats.decimal_agreement(a, b, c, decimals=1, rival_name="r"),
+     ("computed", "published", "rival")),
+    ("loglog_slope", lambda a, b: stats.loglog_slope(a, b), ("x", "y")),
+    ("richardson_agreement", lambda a, b: stats.richardson_agreement(a, b, 1.0, 0.0, order=1.0, rival_name="r"),
+     ("sizes", "values")),
+    ("monotone", lambda a, b: stats.monotone(a, b, direction="increasing"), ("differences", "differences_stderr")),
+    ("within", lambda a, b, c: stats.within(a, b, c), ("observed", "lower", "upper")),
+]
+
+
+@pytest.mark.parametrize("fn,names", [(f, n) for _, f, n in NAMED_INPUTS], ids=[i for i, _, _ in NAMED_INPUTS])
+def test_every_input_is_named_in_its_errors(fn, names):
+    good = [1.0, 2.0, 4.0]
+    for k, name in enumerate(names):
+        args = [list(good) for _ in names]
+        args[k] = []
+        with pytest.raises(ValueError, match=_msg(f"{name} must not be empty")):
+            fn(*args)
+        args[k] = [1.0, np.nan, 1.0]
+        with pytest.raises(ValueError, match=_msg(f"{name} must be finite, got array([ 1., nan,  1.])")):
+            fn(*args)
+        args[k] = [1.0, 2.0]
+        shapes = {n: ((2,) if i == k else (3,)) for i, n in enumerate(names)}
+        base = (2,) if k == 0 else (3,)
+        first_bad = next(n for n in names if shapes[n] != base)
+        with pytest.raises(ValueError, match=_msg(
+                f"{first_bad} has shape {shapes[first_bad]}, expected {base} like the others: {shapes}")):
+            fn(*args)
+
+
+def test_inputs_become_float_arrays():
+    assert stats.z_agreement([1, 2], [1, 1], [1, 2], [3, 3], rival_name="r").observed.dtype == np.float64
+    assert stats.within([1], [0], [2]).observed.dtype == np.float64
+    assert stats.fp_agreement([1], [1], [2], rival_name="r").predicted.dtype == np.float64
+
+
+def test_bounded_agreement_margins():
+    # error 1.5 bounds: the theory does not agree (a bound of 2 would have let it)
+    res = stats.fp_agreement([1.0 + 3 * 2.0**-52], [1.0], [1.0], rival_name="r", scale=4.0)  # bound 4u = 2^-51
+    assert res.statistic == pytest.approx(1.5, rel=1e-12) and not res.agrees
+    # rival 1.5 bounds away: rejected
+    res = stats.fp_agreement([1.0], [1.0], [1.0 + 3 * 2.0**-52], rival_name="r", scale=4.0)
+    assert res.rival_statistic == pytest.approx(1.5, rel=1e-12) and res.rival_rejected
+
+
+def test_slope_agreement_with_standard_errors_and_a_non_zero_rival():
+    x = np.array([1.0, 2.0, 4.0, 8.0])
+    y = np.array([1.0, 0.52, 0.24, 0.126])
+    ys = np.array([0.01, 0.02, 0.01, 0.005])
+    slope, se, _ = stats.loglog_slope(x, y, ys)
+    res = stats.slope_agreement(x, y, ys, -1.0, -2.0, rival_name="r")
+    assert res.observed[0] == slope and res.tolerance[0] == pytest.approx(stats.Family().z(1) * se, rel=1e-15)
+    assert res.rival_statistic == pytest.approx(abs(slope + 2.0) / se, rel=1e-15)
+    assert res.statistic == pytest.approx(abs(slope + 1.0) / se, rel=1e-15)
+
+
+def test_richardson_ratio_order_and_margins():
+    # ratio 3, order 2: f = 9 (not 3 * 2); v = 5 + 7/n^2 is extrapolated exactly to 5
+    n = np.array([1.0, 3.0, 9.0])
+    v = 5.0 + 7.0 / n**2
+    res = stats.richardson_agreement(n, v, 5.0, 4.0, order=2.0, rival_name="r")
+    assert res.observed[0] == pytest.approx(5.0, abs=64 * U * 12)
+    assert res.agrees
+    # sizes whose ratios differ by 1e-8 relative are not a constant ratio
+    with pytest.raises(ValueError, match=_msg("sizes must grow by a constant ratio > 1")):
+        stats.richardson_agreement([1.0, 2.0, 4.00000004], [1.0, 1.0, 1.0], 1.0, 0.0, order=1.0, rival_name="r")
+    # a rival 1.5 error estimates away is rejected (constant values: the estimate is the fp bound 4u)
+    rv = stats.richardson_agreement([1.0, 2.0, 4.0], [1.0, 1.0, 1.0], 1.0, 1.0 - 6 * U, order=1.0, rival_name="r")
+    assert rv.rival_statistic == 1.5 and rv.rival_rejected
+
+
+def test_within_with_a_non_zero_lower_bound_and_its_rival_fields():
+    res = stats.within([5.0, 3.0], [4.0, 3.5], [6.0, 9.0])
+    assert res.statistic == 0.5 and not res.agrees  # 3 is 0.5 below 3.5
+    assert res.rival_rejected is False and res.rival_statistic == 0.0
+
+
+def test_combine_rival_statistic_is_a_ratio_to_each_threshold():
+    with stats.family(0.01, 1):
+        z = stats.z_agreement([0.0], [1.0], [0.0], [10.0], rival_name="B")  # rival at 10 standard errors
+    fp = stats.fp_agreement([1.0], [1.0], [1.0], rival_name="A")  # rival statistic 0
+    res = stats.combine(fp, z)
+    assert res.rival_statistic == pytest.approx(10.0 / z.threshold, rel=1e-15)
+    assert res.statistic == 0.0
