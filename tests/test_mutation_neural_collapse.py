@@ -287,3 +287,30 @@ def test_mixup_objective_with_two_classes_has_no_other_logits():
         fm = nc.mixup_objective_gradient_hessian(0.7 - h * e[0], -0.2 - h * e[1], 0.6, 0.1, 2)
         assert g[i] == pytest.approx((fp[0] - fm[0]) / (2 * h), abs=1e-8)
         np.testing.assert_allclose(Hm[:, i], (fp[1] - fm[1]) / (2 * h), atol=1e-7)
+
+
+def test_two_class_mixup_validates_the_decay_itself():
+    with pytest.raises(ValueError, match=_exact("feature_decay must be > 0.0, got 0.0")):
+        nc.mixup_optimal_feature(2, 0.0, 0.5)
+    with pytest.raises(ValueError, match=_exact("feature_decay must be > 0.0, got -1.0")):
+        nc.mixup_optimal_feature(2, -1.0, 0.5)
+
+
+def test_mixup_roots_to_full_precision_against_mpmath():
+    import mpmath
+
+    mpmath.mp.dps = 40
+    # two classes: tanh(g) - (2 mix - 1) + lam g = 0 for g = a - b
+    for mix, lam in ((0.8, 0.1), (0.3, 0.02)):
+        g = mpmath.findroot(lambda v: mpmath.tanh(v) - (2 * mpmath.mpf(mix) - 1) + lam * v, 0.5)
+        a, b = nc.mixup_optimal_feature(2, lam, mix)
+        assert a - b == pytest.approx(float(g), rel=8 * np.finfo(float).eps)
+    # same class: d/da [log(e^a + (K-1) e^{o a}) - a + lam a^2 / 2] = 0 with o = -1/(K-1)
+    for K, lam in ((3, 0.1), (5, 0.01)):
+        o = mpmath.mpf(-1) / (K - 1)
+
+        def eq(v):
+            num = mpmath.exp(v) + (K - 1) * o * mpmath.exp(o * v)
+            return num / (mpmath.exp(v) + (K - 1) * mpmath.exp(o * v)) - 1 + lam * v
+        root = mpmath.findroot(eq, 1.0)
+        assert nc.mixup_same_class_scale(K, lam) == pytest.approx(float(root), rel=8 * np.finfo(float).eps)

@@ -170,3 +170,11 @@ def test_power_law_values_and_tail_quadrature():
     tail = slice(4, None)
     assert np.sum(w[tail] * lam[tail]) == pytest.approx(1 / 4.5, rel=1e-10)
     assert np.sum(v[tail] ** 2) == pytest.approx(1 / (2 * 4.5**2), rel=1e-10)  # int i^-3 = 1/(2 x^2)
+
+
+def test_train_risk_with_multiplicities_equals_the_repeated_spectrum():
+    # an eigenvalue of multiplicity 2 with total target mass v^2 = 0.5 equals two modes of mass 0.25 each
+    lam_m, v_m, w = [1.0, 0.3], [1.0, math.sqrt(0.5)], [1.0, 2.0]
+    lam_r, v_r = [1.0, 0.3, 0.3], [1.0, 0.5, 0.5]
+    for fn in (rf.train_risk, rf.test_risk):
+        assert fn(lam_m, v_m, 0.1, 4, 9, 0.05, w) == pytest.approx(fn(lam_r, v_r, 0.1, 4, 9, 0.05), rel=1e-12)

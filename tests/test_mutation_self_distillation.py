@@ -349,3 +349,10 @@ def test_constraint_ridge_solves_the_training_error_equation():
     # large budgets need large ridges (the doubling search for the upper bracket)
     c = th.constraint_ridge([1.0], [1.0], 1, 1 - 1e-30)
     assert c > math.exp(50)
+
+
+def test_limit_multipliers_ridgeless_with_a_zero_eigenvalue_and_shapes():
+    with pytest.raises(ValueError, match=_exact("ridge must be > 0 when an eigenvalue is 0 (the kernel system is singular)")):
+        th.limit_multipliers([1.0, 0.0], 0.0, 0.5)
+    assert th.limit_multipliers([2.0, 1.0], 0.0, 0.5).shape == (2,)
+    assert th.limit_multipliers([2.0, 1.0, 0.5], 0.3, 0.0).shape == (3,)
