@@ -73,6 +73,7 @@ class Run:
                                      start_new_session=True)
         self.out: list[str] = []
         self.err: list[str] = []
+        self.lines_before_signal = 0
         self._news = threading.Condition()
         self._readers = [threading.Thread(target=self._read, args=(s, buf), daemon=True)
                          for s, buf in ((self.proc.stdout, self.out), (self.proc.stderr, self.err))]
@@ -110,7 +111,11 @@ class Run:
     def send(self, sig, group: bool | None = None) -> None:
         """SIGINT to the process group as Ctrl-C does, another signal to the main process as ``kill PID``
         does; ``group`` overrides (``kill -TERM -PGID``, as a service manager stops a whole group)."""
-        if sig == signal.SIGINT if group is None else group:
+        with self._news:
+            self.lines_before_signal = len(self.err)
+        if group is None:
+            group = sig == signal.SIGINT
+        if group:
             os.killpg(self.proc.pid, sig)
         else:
             self.proc.send_signal(sig)
@@ -157,9 +162,9 @@ def assert_clean_exit(run: Run, sig, children=()) -> None:
     code, message = EXIT[sig]
     err = run.stderr
     assert rc == code, f"exit {rc}, expected {code}:\n{err}"
-    # besides progress ("[3/40] name ok 0.7s") and the test hook's line: the message, once, last
-    said = [line for line in run.err if not PROGRESS.match(line) and not line.startswith("paused before renaming")]
-    assert said == [message], err
+    # after the signal, besides progress ("[3/40] name ok 0.7s"): the message, nothing else
+    said = [line for line in run.err[run.lines_before_signal:] if not PROGRESS.match(line)]
+    assert said == [message] and "Traceback" not in err, err
     gone, alive = psutil.wait_procs(list(children), timeout=PROMPT_S)
     assert not alive, f"worker processes outlived the run: {alive}"
 
@@ -334,9 +339,10 @@ def test_a_killed_sweep_worker_ends_the_run_with_one_line(tmp_path, runs, refere
     workers = _descendants(run.proc.pid)
     killed = paused_pid(line)
     assert killed in {w.pid for w in workers}
+    run.lines_before_signal = len(run.err)
     os.kill(killed, signal.SIGKILL)
     rc = run.wait(PROMPT_S)
-    said = [x for x in run.err if not PROGRESS.match(x) and not x.startswith("paused before renaming")]
+    said = [x for x in run.err[run.lines_before_signal:] if not PROGRESS.match(x)]
     assert rc == 1 and len(said) == 1 and said[0].startswith("theorycheck: error: a worker process died"), run.stderr
     gone, alive = psutil.wait_procs(workers, timeout=PROMPT_S)
     assert not alive, f"worker processes outlived the run: {alive}"
