@@ -356,3 +356,95 @@ def test_limit_multipliers_ridgeless_with_a_zero_eigenvalue_and_shapes():
         th.limit_multipliers([1.0, 0.0], 0.0, 0.5)
     assert th.limit_multipliers([2.0, 1.0], 0.0, 0.5).shape == (2,)
     assert th.limit_multipliers([2.0, 1.0, 0.5], 0.3, 0.0).shape == (3,)
+
+
+def _mp_student(d, ridge, alpha, step):
+    """b_t by the defining recursion b_0 = a, b_{t+1} = a (alpha + (1 - alpha) b_t), a = d/(d + ridge), in mpmath."""
+    import mpmath
+
+    with mpmath.workdps(60):
+        a = mpmath.mpf(d) / (mpmath.mpf(d) + mpmath.mpf(ridge))
+        b = a
+        for _ in range(step):
+            b = a * (alpha + (1 - mpmath.mpf(alpha)) * b)
+        return b
+
+
+@pytest.mark.parametrize("alpha", [-0.3, 0.0, 0.4, 1.0, 1.5, 2.2])
+def test_student_multipliers_against_the_recursion_in_mpmath(alpha):
+    """Documented accuracy 10 u (1 + |t log|r|| + sum |d log b / d log p|); the log-derivatives by mpmath."""
+    import mpmath
+
+    ridge = 0.7
+    ds = [3.0, 1.0, 0.2, 0.01]
+    for step in (1, 2, 3, 6, 15):
+        got = th.student_multipliers(ds, ridge, alpha, step)
+        assert got.shape == (4,) and got.dtype == np.float64
+        for d, g in zip(ds, got):
+            ref = _mp_student(d, ridge, alpha, step)
+            with mpmath.workdps(60):
+                cond = 0
+                h = mpmath.mpf(10) ** -25  # relative step: d log b / d log p by a central difference
+                for k in range(3):
+                    p = [mpmath.mpf(d), mpmath.mpf(ridge), mpmath.mpf(alpha)]
+                    if p[k] == 0:
+                        continue
+                    up, dn = list(p), list(p)
+                    up[k], dn[k] = p[k] * (1 + h), p[k] * (1 - h)
+                    cond += abs((_mp_student(*up, step) - _mp_student(*dn, step)) / (2 * h * ref))
+                r = abs((1 - mpmath.mpf(alpha)) * d / (d + mpmath.mpf(ridge)))
+                tlogr = abs(step * mpmath.log(r)) if r > 0 else 0
+            tol = 10 * np.finfo(float).eps / 2 * (1 + float(tlogr) + float(cond))
+            assert abs(g - float(ref)) <= tol * abs(float(ref)), (d, step, g, float(ref))
+
+
+def test_student_multipliers_ridgeless_and_teacher_shapes():
+    out = th.student_multipliers([2.0, 1.0], 0.0, 0.3, 4)
+    np.testing.assert_array_equal(out, [1.0, 1.0])
+    assert out.shape == (2,)
+    # ridge 1 is an ordinary ridge: the teacher's d/(d + 1)
+    np.testing.assert_allclose(th.student_multipliers([1.0, 3.0], 1.0, 0.3, 0), [0.5, 0.75], rtol=1e-15)
+    np.testing.assert_allclose(th.student_multipliers([1.0, 3.0], 1.0, 0.3, 2),
+                               [float(_mp_student(1.0, 1.0, 0.3, 2)), float(_mp_student(3.0, 1.0, 0.3, 2))], rtol=1e-14)
+
+
+def test_constraint_ridge_below_the_first_bracket():
+    # the error at c = e^-50 already exceeds the budget by a hair: the root lies below e^-50
+    d = np.array([1.0])
+    z = np.array([1.0])
+    c_true = 1e-30  # error (c/(c + 1))^2 = eps  ->  c = sqrt(eps) / (1 - sqrt(eps))
+    eps = (c_true / (c_true + 1.0)) ** 2
+    c = th.constraint_ridge(d, z, 1, eps)
+    assert c == pytest.approx(c_true, rel=1e-9)
+    # a direction the kernel cannot represent with more mass than the budget: interpolation never suffices
+    assert th.constraint_ridge([1.0, 0.0], [1.0, 2.0], 1, 3.0) == 0.0
+    # ... and with less mass, a positive ridge meets the constraint exactly
+    c = th.constraint_ridge([1.0, 0.0], [1.0, 1.0], 1, 1.25)
+    assert (c / (c + 1.0)) ** 2 + 1.0 == pytest.approx(1.25, rel=1e-12)
+    # a huge ridge: the doubling of the upper bracket (error -> ||z||^2 as c -> inf)
+    c = th.constraint_ridge([1.0], [1.0], 1, 1.0 - 1e-40)
+    assert c > math.exp(100)
+
+
+def test_constrained_rounds_against_the_plain_iteration():
+    d = np.array([2.0, 0.5, 0.1])
+    z0 = np.array([1.0, -2.0, 0.5])
+    res = th.constrained_rounds(d, z0, 3, 0.05)
+    z, B = z0.copy(), np.ones(3)
+    for t, c in enumerate(res.ridges):
+        if math.isinf(c):
+            assert res.collapse_round == t
+            break
+        assert np.sum((c / (c + d) * z) ** 2) / 3 == pytest.approx(0.05, rel=1e-9)
+        B = B * d / (c + d)
+        z = d / (c + d) * z
+        np.testing.assert_allclose(res.diagonals[t], B, rtol=1e-14)
+        assert res.norms[t + 1] == pytest.approx(np.linalg.norm(z), rel=1e-14)
+    assert res.collapse_round is not None and res.diagonals.shape == (res.collapse_round, 3)
+    assert res.norms[0] == pytest.approx(np.linalg.norm(z0), rel=1e-15)
+    # collapsed at once: no diagonal rows, but the right width
+    first = th.constrained_rounds(d, z0, 3, 10.0)
+    assert first.collapse_round == 0 and first.diagonals.shape == (0, 3) and first.ridges.tolist() == [math.inf]
+    # max_rounds stops before collapse: collapse_round None
+    capped = th.constrained_rounds(d, z0, 3, 0.05, max_rounds=1)
+    assert capped.collapse_round is None and len(capped.ridges) == 1
