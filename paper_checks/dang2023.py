@@ -111,26 +111,89 @@ def _same_trace(G, shape):
     return np.trace(G) / np.trace(shape) * shape
 
 
+def _collapsed_local_minimum(theory, sizes, depth, spectrum):
+    """The local minimum a run stopped in: the modes ``S`` of the product at zero, the rest at the global minimum.
+
+    For depth ``M >= 2`` each class's scalar problem ``g(x) = n_k/(x^M + 1) + beta x``
+    has ``g'(0) = beta > 0``, so ``x_k = 0`` is a strict local minimum beside the
+    global one: a run from a small start can stop there.  Its objective is the
+    global minimum plus ``(g(0) - g(x_k))/(2N)`` for each ``k`` in ``S`` and the
+    product's Gram keeps the other classes' lengths.  ``S`` is the set whose
+    predicted spectrum is closest to the observed one (``spectrum``, ascending);
+    the objective is then a prediction the run has not been fitted to.
+    Returns ``(S, predicted spectrum, predicted objective)``.
+    """
+    import itertools
+
+    n = np.asarray(sizes, float)
+    lengths = np.diag(theory.classifier_gram)
+    best = None
+    for r in range(1, len(n) + 1):
+        for S in itertools.combinations(range(len(n)), r):
+            pred = lengths.copy()
+            pred[list(S)] = 0.0
+            pred = np.sort(pred)
+            err = np.abs(pred - spectrum).max()
+            if best is None or err < best[0]:
+                best = (err, S, pred)
+    _, S, pred = best
+    extra = sum(th.class_objective(0.0, n[k], theory.beta, depth) - th.class_objective(theory.x[k], n[k], theory.beta, depth)
+                for k in S)
+    return S, pred, theory.objective + extra / (2 * n.sum())
+
+
 def _trained_geometry(sizes, lam, bias, rival_of, rival_name, budget: Budget, seed: int) -> Evidence:
     """Trained end states (depths 1-3, every seed) against the closed-form classifier Gram (and bias).
 
-    ``rival_of(theory)`` gives the rival Gram (and bias) with the same trace.
+    ``rival_of(theory)`` gives the rival Gram (and bias) with the same trace.  Without a
+    bias, a run whose objective is above the global minimum's (beyond rounding) is
+    checked against the mode-collapsed local minimum instead (:func:`_collapsed_local_minimum`):
+    its objective and the spectrum of its product Gram, against the rival that it is at the
+    global minimum after all.  The calibration over 25 seeds found such runs at depth 3
+    (one run in about 75 for balanced sizes).
     """
     K = len(sizes)
     obs, pred, riv, P = [], [], [], 1
+    s_obs, s_pred, s_riv, o_obs, o_pred, o_riv, stuck, total = [], [], [], [], [], [], [], 0
     for depth in (1, 2, 3):
         run = train_runs(sizes, depth, lam, "mse", bias, budget, seed)
         theory = th.deep_linear_ufm_minimum(list(sizes), depth, lam, lam, "mse", bias)
         rival_gram, rival_bias = rival_of(theory)
-        for G, b in zip(run.classifier_gram, run.bias):
+        P_depth = _n_params(sizes, depth, WIDTH, bias)
+        for G, b, value in zip(run.classifier_gram, run.bias, run.objective):
+            total += 1
+            at_global = abs(value - theory.objective) <= stats.fp_tolerance(theory.objective, dimension=P_depth)
+            if not bias and depth >= 2 and not at_global:
+                spectrum = np.linalg.eigvalsh(G)
+                S, spec_pred, value_pred = _collapsed_local_minimum(theory, sizes, depth, spectrum)
+                s_obs.append(spectrum)
+                s_pred.append(spec_pred)
+                s_riv.append(np.sort(np.diag(theory.classifier_gram)))
+                o_obs.append(value)
+                o_pred.append(value_pred)
+                o_riv.append(theory.objective)
+                stuck.append(f"depth {depth}: {len(S)} of {K} modes at zero" if len(set(sizes)) == 1 else
+                             f"depth {depth}: class {', '.join(str(k + 1) for k in S)} at zero")
+                continue
             obs.append(np.concatenate([G.ravel(), b if bias else []]))
             pred.append(np.concatenate([theory.classifier_gram.ravel(), theory.bias if bias else []]))
             riv.append(np.concatenate([rival_gram.ravel(), rival_bias if bias else []]))
-        P = max(P, _n_params(sizes, depth, WIDTH, bias))
+        P = max(P, P_depth)
+    if not obs:
+        raise RuntimeError("no run reached the global minimum; the geometry cannot be checked")
     # the Gram of a depth-3 product is of degree 6 in the parameters
-    test = stats.argmin_agreement(np.concatenate(obs), np.concatenate(pred), np.concatenate(riv),
-                                  rival_name=rival_name, parameters=P, degree=6)
-    return Evidence.from_test(test, sample_sizes={"depths": 3, "seeds per depth": run.n_samples, "classes": K})
+    tests = [stats.argmin_agreement(np.concatenate(obs), np.concatenate(pred), np.concatenate(riv),
+                                    rival_name=rival_name, parameters=P, degree=6)]
+    if stuck:
+        tests.append(stats.argmin_agreement(np.concatenate(s_obs), np.concatenate(s_pred), np.concatenate(s_riv),
+                                            rival_name="stopped runs at the global minimum", parameters=P, degree=6))
+        tests.append(stats.fp_agreement(o_obs, o_pred, o_riv, rival_name="stopped runs at the global minimum",
+                                        dimension=P, scale=np.abs(o_pred)))
+    test = stats.combine(*tests) if len(tests) > 1 else tests[0]
+    note = (f"{len(stuck)} of {total} runs stopped in a mode-collapsed local minimum ({'; '.join(stuck)}), "
+            "checked against its closed form" if stuck else f"all {total} runs at the global minimum")
+    return Evidence.from_test(test, sample_sizes={"depths": 3, "seeds per depth": run.n_samples, "classes": K},
+                              note=note)
 
 
 BALANCED = ((8, 8, 8, 8), 5e-3)
@@ -140,7 +203,9 @@ BALANCED = ((8, 8, 8, 8), 5e-3)
     "dang2023/orthogonal-frame-balanced",
     paper=DANG2023, where="balanced data, MSE, bias-free: orthogonal frame",
     statement="With balanced classes and no bias, trained deep linear UFMs (depths 1-3) end with the product "
-              "classifier Gram (W_M...W_1)(W_M...W_1)^T = N lambda_H x^M I: an orthogonal frame, not a simplex ETF.",
+              "classifier Gram (W_M...W_1)(W_M...W_1)^T = N lambda_H x^M I: an orthogonal frame, not a simplex ETF. "
+              "A run that stops above the global minimum (depth >= 2, about one depth-3 run in 75) sits exactly at "
+              "the local minimum with one mode of the product at zero (its objective and spectrum in closed form).",
 )
 def _orthogonal(budget: Budget, seed: int) -> Evidence:
     sizes, lam = BALANCED

@@ -284,3 +284,28 @@ def test_relu_spectrum_without_multiplicities_fails(monkeypatch):
 
     monkeypatch.setattr(simon2024.sim, "relu_eigensystem", wrong)
     assert run("simon2024/relu-features-gaussian-equivalence").verdict == "fail"
+
+
+def test_a_run_that_stops_short_sits_at_the_collapsed_local_minimum():
+    """Seed 20, depth 3, balanced sizes: one of the six runs stops above the global minimum, exactly at the
+    closed form of the local minimum with one mode of the product at zero (found by the 25-seed calibration)."""
+    from paper_checks import dang2023 as d
+    from paper_checks.stats import fp_tolerance
+    from theory import neural_collapse as th
+
+    sizes, lam = d.BALANCED
+    run = d.train_runs(sizes, 3, lam, "mse", False, claims.Budget.QUICK, 20)
+    theory = th.deep_linear_ufm_minimum(list(sizes), 3, lam, lam)
+    P = d._n_params(sizes, 3, d.WIDTH, False)
+    tol = fp_tolerance(theory.objective, dimension=P)
+    stopped = [i for i, v in enumerate(run.objective) if abs(v - theory.objective) > tol]
+    assert len(stopped) == 1
+    i = stopped[0]
+    spectrum = np.linalg.eigvalsh(run.classifier_gram[i])
+    S, spec, value = d._collapsed_local_minimum(theory, sizes, 3, spectrum)
+    assert len(S) == 1
+    assert abs(run.objective[i] - value) <= fp_tolerance(value, dimension=P)
+    # the rival readings of the same run: the global minimum, or two modes at zero
+    assert abs(run.objective[i] - theory.objective) > fp_tolerance(value, dimension=P)
+    two = theory.objective + 2 * (value - theory.objective)
+    assert abs(run.objective[i] - two) > fp_tolerance(value, dimension=P)
