@@ -604,12 +604,17 @@ class _Calibration:
 
 
 def calibrate(selected, budget, seeds, rate, args=None, first_seed: int = 0, confidence: float = 0.95,
-              progress=None) -> list[_Calibration]:
-    """Every selected claim over ``seeds`` consecutive seeds (from ``first_seed``), mapped over the sweep."""
+              progress=None, family: int | None = None) -> list[_Calibration]:
+    """Every selected claim over ``seeds`` consecutive seeds (from ``first_seed``), mapped over the sweep.
+
+    ``family``: the number of claims the family-wise ``rate`` is split over (default: the
+    selected ones); set it to the suite's size to rerun a subset with the suite's thresholds.
+    """
+    family = len(selected) if family is None else family
     items = [(c.id, first_seed + k) for c in selected for k in range(seeds)]
     index = {c.id: i for i, c in enumerate(selected)}
     evidence = [[None] * seeds for _ in selected]
-    task = functools.partial(_calibrate_task, budget=budget.value, rate=rate, family_size=len(selected))
+    task = functools.partial(_calibrate_task, budget=budget.value, rate=rate, family_size=family)
 
     def done(i, result):
         cid, seed = items[i]
@@ -627,7 +632,7 @@ def calibrate(selected, budget, seeds, rate, args=None, first_seed: int = 0, con
         errors = tuple(sorted({r[1] for r in results if r[0] is None}))
         fa = tuple(first_seed + k for k, r in enumerate(results) if r[0] is None or not r[0].agrees)
         survived = tuple(first_seed + k for k, r in enumerate(results) if r[0] is None or not r[0].rival_rejected)
-        out.append(_Calibration(c, seeds, len(fa), len(survived), rate / len(selected), confidence, errors,
+        out.append(_Calibration(c, seeds, len(fa), len(survived), rate / family, confidence, errors,
                                 fa, survived))
     return out
 
@@ -656,6 +661,8 @@ def _calibration_rows(cals):
 
 
 def _ranges_text(ranges) -> str:
+    if ranges is None:
+        return "by claim (joined runs)"
     return ", ".join(f"{a}..{b}" for a, b in ranges)
 
 
@@ -706,8 +713,10 @@ def calibration_markdown(cals, budget, rate, ranges, date) -> str:
 
 
 def calibration_json(cals, budget, rate, ranges, date) -> str:
-    return json.dumps({"budget": budget.value, "rate": rate, "first_seed": ranges[0][0] if ranges else 0,
-                       "seed_ranges": [list(r) for r in ranges], "date": date,
+    # seed_ranges is null for joined runs whose seeds differ between claims (such a report is final: it
+    # does not combine again); each row's seeds and seed lists still say what ran
+    return json.dumps({"budget": budget.value, "rate": rate, "first_seed": ranges[0][0] if ranges else None,
+                       "seed_ranges": [list(r) for r in ranges] if ranges is not None else None, "date": date,
                        "power_shortfall": POWER_SHORTFALL, "claims": _calibration_rows(cals)}, indent=2) + "\n"
 
 
@@ -770,10 +779,14 @@ def _calibration_doc_problem(doc) -> str:
 
 
 def combine_calibrations(docs, names, patterns=()):
-    """One calibration from reports over disjoint seed ranges of the same claims, budget and rate.
+    """One calibration from reports over disjoint seed ranges, claim by claim.
 
-    Returns ``(calibrations, budget, rate, seed ranges)``; the designed per-claim
-    rate is each run's family-wise rate split over the claims of that run.
+    A claim's rows are joined over the reports that contain it (a report may hold a
+    subset of the claims, e.g. a rerun of some claims with ``--family`` set to the
+    suite's size); its seeds must not overlap, and every report must share the budget,
+    the family-wise rate and the claim's designed per-claim rate.  Returns
+    ``(calibrations, budget, rate, seed ranges)``; the ranges are those common to every
+    claim, or None when they differ between claims.
     """
     from . import claims as _claims
 
@@ -783,32 +796,39 @@ def combine_calibrations(docs, names, patterns=()):
             if doc[key] != first[key]:
                 raise UsageError(f"--combine: {name!r} has {key} {doc[key]!r}, {names[0]!r} has {first[key]!r}; "
                                  "only runs of the same budget and rate combine")
-        if [r["id"] for r in doc["claims"]] != [r["id"] for r in first["claims"]]:
-            raise UsageError(f"--combine: {name!r} covers other claims than {names[0]!r}; "
-                             "only runs of the same claims combine")
-    ranges = sorted(tuple(r) for doc in docs for r in doc["seed_ranges"])
-    for (a0, b0), (a1, b1) in zip(ranges, ranges[1:]):
-        if a1 <= b0:
-            raise UsageError(f"--combine: seed ranges {a0}..{b0} and {a1}..{b1} overlap; each seed may count once")
     registry = _claims.load_all()
     wanted = {c.id for c in _claims.select(patterns)} if patterns else None
     budget = _claims.Budget.parse(first["budget"])
-    out = []
-    for i, row in enumerate(first["claims"]):
-        cid = row["id"]
+    rows_of: dict = {}
+    for doc, name in zip(docs, names):
+        for row in doc["claims"]:
+            rows_of.setdefault(row["id"], []).append((row, [tuple(r) for r in doc["seed_ranges"]], name))
+    out, claim_ranges = [], []
+    for cid, entries in rows_of.items():
         if cid not in registry:
-            raise UsageError(f"--combine: claim {cid!r} of {names[0]!r} is not registered any more")
+            raise UsageError(f"--combine: claim {cid!r} of {entries[0][2]!r} is not registered any more")
         if wanted is not None and cid not in wanted:
             continue
-        rows = [doc["claims"][i] for doc in docs]
+        ranges = sorted(r for _, rs, _ in entries for r in rs)
+        for (a0, b0), (a1, b1) in zip(ranges, ranges[1:]):
+            if a1 <= b0:
+                raise UsageError(f"--combine: seed ranges {a0}..{b0} and {a1}..{b1} of claim {cid!r} overlap; "
+                                 "each seed may count once")
+        designed = {row["designed_rate"] for row, _, _ in entries}
+        if len(designed) > 1:
+            raise UsageError(f"--combine: claim {cid!r} was run at different per-claim rates {sorted(designed)}; "
+                             "rerun a subset with --family set to the size of the whole run")
+        rows = [row for row, _, _ in entries]
         fa = tuple(sorted(s for r in rows for s in r["false_alarm_seeds"]))
         survived = tuple(sorted(s for r in rows for s in r["rival_survived_seeds"]))
         errors = tuple(sorted({e for r in rows for e in r["errors"]}))
         out.append(_Calibration(registry[cid], sum(r["seeds"] for r in rows), len(fa), len(survived),
-                                row["designed_rate"], 0.95, errors, fa, survived))
+                                designed.pop(), 0.95, errors, fa, survived))
+        claim_ranges.append(ranges)
     if not out:
         raise UsageError("--combine: no claim of the reports matches the given patterns")
-    return out, budget, first["rate"], ranges
+    common = claim_ranges[0] if all(r == claim_ranges[0] for r in claim_ranges) else None
+    return out, budget, first["rate"], common
 
 
 def cmd_calibrate(args) -> int:
@@ -829,9 +849,12 @@ def cmd_calibrate(args) -> int:
                              "give fewer seeds or a smaller --first-seed")
         report, selected, budget = _claims_to_run(args, "calibrate")
         rate, ranges = args.rate, [(args.first_seed, args.first_seed + args.seeds - 1)]
+        if args.family is not None and args.family < len(selected):
+            raise UsageError(f"--family: {args.family} is fewer than the {len(selected)} claims selected; "
+                             "give at least their number")
         with _Progress(len(selected) * args.seeds, "calibrate") as progress:
             cals = calibrate(selected, budget, args.seeds, rate, args, first_seed=args.first_seed,
-                             progress=progress)
+                             progress=progress, family=args.family)
     table = Table(title=f"calibrate: budget {budget.value}, seeds {_ranges_text(ranges)} ({cals[0].seeds} per claim), "
                         f"false-alarm rate {rate:g} over {len(cals)} claims", title_justify="left")
     for col in ("Claim", "False alarms", "95% interval", "Power", "95% interval", "Status"):
@@ -1018,6 +1041,11 @@ def _int_parser(*, low: int, allowed: str, high: int | None = None):
         return v
 
     return parse
+
+
+def _bounded(low: int, high: int):
+    """An integer in [low, high]."""
+    return _int_parser(low=low, high=high, allowed=f"an integer in [{low}, {high}]")
 
 
 def _choice_parser(choices, allowed: str):
@@ -1338,7 +1366,7 @@ TOPICS: dict[str, Topic] = {
                   "a finite real number"),
             Param("ridge", 0.2, _real_parser(low=0.0, low_open=True, allowed="a finite number > 0"),
                   "a finite number > 0"),
-            Param("step", 3, _int_parser(low=0, high=EXPLORE_MAX_STEP, allowed=f"an integer in [0, {EXPLORE_MAX_STEP}]"),
+            Param("step", 3, _bounded(0, EXPLORE_MAX_STEP),
                   f"an integer in [0, {EXPLORE_MAX_STEP}]"),
             Param("noise", 0.5, _real_parser(low=0.0, allowed="a finite number >= 0"), "a finite number >= 0"),
             Param("n", 11, _int_parser(low=2, high=EXPLORE_MAX_POINTS,
@@ -1358,7 +1386,7 @@ TOPICS: dict[str, Topic] = {
         params=(
             Param("sizes", (8, 8, 8), _sizes_parser, "dash-separated class sizes >= 1, at least 2 classes",
                   show=_show_sizes),
-            Param("depth", 2, _int_parser(low=1, high=EXPLORE_MAX_DEPTH, allowed=f"an integer in [1, {EXPLORE_MAX_DEPTH}]"),
+            Param("depth", 2, _bounded(1, EXPLORE_MAX_DEPTH),
                   f"an integer in [1, {EXPLORE_MAX_DEPTH}]"),
             Param("weight_decay", 5e-3, _real_parser(low=0.0, low_open=True, allowed="a finite number > 0"),
                   "a finite number > 0"),
@@ -1389,7 +1417,7 @@ TOPICS: dict[str, Topic] = {
                   "one of contains, misses (OU: misses)"),
             Param("method", "lstd", _choice_parser(MT_METHODS, "one of " + ", ".join(MT_METHODS)),
                   "one of " + ", ".join(MT_METHODS)),
-            Param("steps", 20, _int_parser(low=1, high=EXPLORE_MAX_STEPS, allowed=f"an integer in [1, {EXPLORE_MAX_STEPS}]"),
+            Param("steps", 20, _bounded(1, EXPLORE_MAX_STEPS),
                   f"an integer in [1, {EXPLORE_MAX_STEPS}]"),
             Param("lam", 0.5, _unit_open_parser, "a number in (0, 1)"),
         ),
@@ -1409,13 +1437,13 @@ TOPICS: dict[str, Topic] = {
             Param("beta", 1.5, _real_parser(low=0.0, low_open=True, allowed="a finite number > 0"),
                   "a finite number > 0 (target v_i^2 = i^-beta)"),
             Param("noise", 0.05, _real_parser(low=0.0, allowed="a finite number >= 0"), "a finite number >= 0"),
-            Param("n", 64.0, _int_parser(low=1, high=EXPLORE_MAX_POINTS, allowed=f"an integer in [1, {EXPLORE_MAX_POINTS}]"),
+            Param("n", 64.0, _bounded(1, EXPLORE_MAX_POINTS),
                   f"an integer in [1, {EXPLORE_MAX_POINTS}]", show=lambda v: f"{v:g}"),
             Param("features", 128.0, _count_or_inf_parser, f"an integer in [1, {EXPLORE_MAX_FEATURES}] or inf",
                   show=lambda v: f"{v:g}"),
             Param("ridge", "opt", _ridge_parser, "a finite number >= 0, or opt",
                   show=lambda v: v if isinstance(v, str) else f"{v:g}"),
-            Param("modes", 200, _int_parser(low=1, high=EXPLORE_MAX_MODES, allowed=f"an integer in [1, {EXPLORE_MAX_MODES}]"),
+            Param("modes", 200, _bounded(1, EXPLORE_MAX_MODES),
                   f"an integer in [1, {EXPLORE_MAX_MODES}]"),
         ),
         compute=_rf_compute,
@@ -1645,6 +1673,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--first-seed", type=_seed, default=0, metavar="S", help="the first seed (default 0)")
     p.add_argument("--report", type=_report_path, default=None, metavar="FILE.md|FILE.json",
                    help="also write the calibration as Markdown (.md) or JSON (.json)")
+    p.add_argument("--family", type=_count_type(MAX_SEEDS), default=None, metavar="N",
+                   help="split --rate over N claims instead of the selected ones (at least their number), e.g. "
+                        "the suite's size when rerunning a subset, so its rows combine with a whole-suite run")
     p.add_argument("--combine", type=Path, nargs="+", default=None, metavar="FILE.json",
                    help="run nothing: combine JSON reports of earlier calibrations over disjoint seed ranges "
                         "(same claims, budget and rate) into one table and report")

@@ -128,6 +128,8 @@ _DPS = 40  # mpmath digits of the continuous-time closed forms
 TRUNCATION_BITS = 54
 #: the most steps ``K`` of the finite-horizon exact K-step solver (one pass per step: linear time and memory)
 MAX_STEPS = 10**6
+#: the highest degree :func:`moments` builds (exact sympy expressions grow fast with the degree)
+MAX_DEGREE = 100
 
 # --------------------------------------------------------------------------- the ML identity (symbolic)
 
@@ -521,15 +523,20 @@ def _value_coeffs(ns, problem):
     return a
 
 
-@lru_cache(maxsize=64)
 def value_function(problem):
     """``J(t, x)`` (sympy; a function of ``x`` only for an infinite horizon), from Feynman--Kac.
 
     Polynomial ansatz in ``x`` of the rewards' degree; the coefficients solve the
     triangular linear ODE ``a' + (G - beta) a + r = 0``, ``a(T) = h``, by backward
     substitution in exact arithmetic (infinite horizon: ``(beta - G) a = r``).
+    Memoized per problem.
     """
-    _check_problem(problem)
+    _check_problem(problem)  # before the memo, which would fail on an unhashable argument
+    return _value_function(problem)
+
+
+@lru_cache(maxsize=64)
+def _value_function(problem):
     a = _value_coeffs(_Sym, problem)
     return sp.expand(sp.Add(*[c.to_sympy(t) * x**n for n, c in enumerate(a)]))
 
@@ -546,6 +553,9 @@ def moments(problem, degree):
     """``[E[X_t^0], ..., E[X_t^degree]]`` as sympy expressions in ``t`` (closed form)."""
     _check_problem(problem)
     degree = _int("degree", degree, 0)
+    if degree > MAX_DEGREE:
+        raise ValueError(f"degree must be an integer in [0, {MAX_DEGREE}] (exact moments of higher degree are "
+                         f"too large to build), got {degree}")
     return [sp.expand(m.to_sympy(t)) for m in _moments(_Sym, problem, degree)]
 
 
@@ -596,7 +606,7 @@ def _step_size(problem, steps, dt, truncation):
 
 def default_truncation(discount):
     """``54 ln 2 / beta``: the simulation's default truncation time (``e^{-beta T} = 2^-54``)."""
-    return TRUNCATION_BITS * math.log(2.0) / float(discount)
+    return TRUNCATION_BITS * math.log(2.0) / _real("discount", discount, low=0.0, low_open=True)
 
 
 def _common(problem, features, method, steps, lam, test_functions, transition):
@@ -1036,6 +1046,9 @@ def convergence_rate(problem, features, method, ks=(8, 16, 32, 64, 128), lam=Non
     if isinstance(ks, (str, bytes)) or not hasattr(ks, "__iter__"):
         raise ValueError(f"ks must be a sequence of at least 2 distinct integers >= 1, got {ks!r}")
     ks = [_int("ks[i]", k, 1) for k in ks]
+    if max(ks, default=0) > MAX_STEPS:
+        raise ValueError(f"ks must hold step counts in [1, {MAX_STEPS:.0e}] (the exact K-step solver's limit), "
+                         f"got {max(ks)}")
     if len(set(ks)) < 2:
         raise ValueError(f"ks must hold at least 2 distinct integers >= 1, got {ks!r}")
     limit = solve(problem, features, method, None, lam, test_functions, transition)

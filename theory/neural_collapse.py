@@ -99,6 +99,7 @@ import numpy as np
 import sympy as sp
 from scipy.optimize import brentq
 
+from . import _checks
 from ._checks import integer as _int
 from ._checks import real as _real
 
@@ -226,6 +227,10 @@ def zero_solution_regularization(class_sizes, depth) -> float:
 
 def class_objective(x, n_k, beta, depth) -> float:
     """``n_k/(x^M + 1) + beta x`` (the class's share of the objective, times 2N)."""
+    x = _real("x", x, low=0.0)
+    n_k = _real("n_k", n_k, low=0.0, low_open=True)
+    beta = _real("beta", beta, low=0.0)
+    depth = _int("depth", depth, 1)
     return float(n_k / (x**depth + 1.0) + beta * x)
 
 
@@ -274,6 +279,7 @@ def naive_largest_root(ratio, depth) -> float:
 def class_root(ratio, depth) -> float:
     """Global minimiser ``x`` of the class objective: 0 when collapsed, else the largest root."""
     M = _int("depth", depth, 1)
+    ratio = _real("ratio", ratio, low=0.0, low_open=True)
     if ratio >= collapse_threshold(M):
         return 0.0
     root = largest_root(ratio, M)
@@ -360,11 +366,20 @@ def ce_objective(rho, depth, weight_decay, feature_decay, n_samples, num_classes
     lost all but ``u / loss`` of its relative accuracy once the loss fell below ``u``
     (small decays: at 1e-12 the minimum is about 1e-9 and was wrong from the 8th digit).
     """
+    rho = _real("rho", rho, low=0.0)
+    depth, weight_decay, feature_decay, n_samples, num_classes = _ce_args(depth, weight_decay, feature_decay,
+                                                                          n_samples, num_classes)
     if rho == 0:
         return math.log(num_classes)
     K = num_classes
     loss = math.log1p((K - 1) * math.exp(-rho * K / (K - 1)))
     return float(loss + _ce_reg(rho, depth, weight_decay, feature_decay, n_samples, num_classes))
+
+
+def _ce_args(depth, weight_decay, feature_decay, n_samples, num_classes):
+    return (_int("depth", depth, 1), _real("weight_decay", weight_decay, low=0.0, low_open=True),
+            _real("feature_decay", feature_decay, low=0.0, low_open=True),
+            _real("n_samples", n_samples, low=0.0, low_open=True), _int("num_classes", num_classes, 2))
 
 
 def ce_scale(depth, weight_decay, feature_decay, n_samples, num_classes) -> float:
@@ -374,6 +389,8 @@ def ce_scale(depth, weight_decay, feature_decay, n_samples, num_classes) -> floa
     every sign change of the derivative on a log grid from ``1e-12`` to ``1e6`` is
     refined by ``brentq`` and the best stationary point is compared with ``rho = 0``.
     """
+    depth, weight_decay, feature_decay, n_samples, num_classes = _ce_args(depth, weight_decay, feature_decay,
+                                                                          n_samples, num_classes)
     M, K, N = depth, num_classes, n_samples
     args = (M, weight_decay, feature_decay, N, K)
     candidates = [0.0]
@@ -398,6 +415,7 @@ def ce_scale(depth, weight_decay, feature_decay, n_samples, num_classes) -> floa
 def simplex_etf_gram(num_classes) -> np.ndarray:
     """``(K/(K-1)) (I - 11^T/K)``: Gram of K unit vectors with pairwise cosine ``-1/(K-1)``."""
     K = _int("num_classes", num_classes, 2)
+    _checks.memory("num_classes", 3 * 8.0 * K * K, f"num_classes={K} (K x K matrices)")
     return (K / (K - 1.0)) * (np.eye(K) - np.ones((K, K)) / K)
 
 
@@ -431,6 +449,10 @@ def mixup_objective_gradient_hessian(a, b, mix, lam, K):
     The symbolic expressions overflow for large coefficients; this evaluates the same
     function through the logits (tests compare the two where both are finite).
     """
+    a, b = _real("a", a), _real("b", b)
+    mix = _real("mix", mix, low=0.0, high=1.0)
+    lam = _real("lam", lam, low=0.0)
+    K = _int("K", K, 2)
     J = _mixup_logits_jac(K)
     z = J @ np.array([a, b])
     counts = np.array([1.0, 1.0, K - 2.0])
@@ -499,7 +521,7 @@ def mixup_optimal_feature(num_classes, feature_decay, mix, same_class=False):
     K = _int("num_classes", num_classes, 2)
     lam = _real("feature_decay", feature_decay, low=0.0, low_open=True)
     m = _real("mix", mix, low=0.0, high=1.0)
-    if same_class:
+    if _checks.flag("same_class", same_class):
         return mixup_same_class_scale(K, lam), 0.0
     if K == 2:
         # w_c' = -w_c: h = gamma w_c with gamma = a - b; 1-D problem in gamma
@@ -546,6 +568,7 @@ def mixup_mse_feature(num_classes, feature_decay, mix):
 def mixup_logit_margin(num_classes, a, b) -> float:
     """``z_c - z_c'`` of the feature ``a w_c + b w_c'``: ``(a - b) K/(K-1)``."""
     K = _int("num_classes", num_classes, 2)
+    a, b = _real("a", a), _real("b", b)
     return float((a - b) * K / (K - 1.0))
 
 
@@ -553,35 +576,57 @@ def mixup_logit_margin(num_classes, a, b) -> float:
 
 def class_means(features, labels, num_classes=None):
     """Class means (d x K) and global mean (d,) of features (d x N) with integer labels (N,)."""
-    H = np.asarray(features, dtype=float)
-    y = np.asarray(labels)
-    if H.ndim != 2 or y.ndim != 1 or H.shape[1] != y.size:
-        raise ValueError(f"features must be d x N and labels length N, got {H.shape} and {y.shape}")
-    K = int(num_classes if num_classes is not None else y.max() + 1)
-    if K < 2:
-        raise ValueError(f"num_classes must be >= 2, got {K}")
+    H = _checks.array("features", features, ndim=2)
+    y = _labels(labels, H.shape[1])
+    K = max(int(y.max()) + 1, 2) if num_classes is None else _int("num_classes", num_classes, 2)
+    _checks.memory("num_classes", 8.0 * H.shape[0] * K, f"num_classes={K} (d x K class means)")
+    if y.max() >= K:
+        raise ValueError(f"labels must lie in [0, num_classes - 1] = [0, {K - 1}], got a label {int(y.max())}")
     means = np.stack([H[:, y == k].mean(axis=1) if np.any(y == k) else np.zeros(H.shape[0]) for k in range(K)], 1)
     return means, H.mean(axis=1)
 
 
+def _labels(labels, n):
+    """``n`` integer class labels >= 0, as an int64 array."""
+    if labels is None or isinstance(labels, (str, bytes, dict)):
+        raise TypeError(f"labels must be a 1-D array of integer class labels, got {_checks._short(labels)}")
+    try:
+        y = np.asarray(labels)
+    except ValueError:
+        raise ValueError(f"labels must be a 1-D array of integer class labels, got {_checks._short(labels)}") from None
+    if y.ndim != 1 or y.size != n:
+        raise ValueError(f"labels must be a 1-D array with one label per column of features ({n}), got shape {y.shape}")
+    if y.dtype.kind not in "iu" and not (y.dtype == object and all(
+            isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in y.tolist())):
+        raise ValueError(f"labels must be integer class labels, got dtype {y.dtype}")
+    try:
+        y = y.astype(np.int64)
+    except OverflowError:
+        raise ValueError("labels must be class labels in [0, num_classes - 1], got a label beyond 2**63") from None
+    if y.min() < 0:
+        raise ValueError(f"labels must be >= 0, got {int(y.min())}")
+    return y
+
+
 def within_class_covariance(features, labels, num_classes=None):
     """``Sigma_W = (1/N) sum_i (h_i - mu_{y_i})(h_i - mu_{y_i})^T``."""
+    means, _ = class_means(features, labels, num_classes)
     H = np.asarray(features, dtype=float)
-    means, _ = class_means(H, labels, num_classes)
-    R = H - means[:, np.asarray(labels)]
+    R = H - means[:, np.asarray(labels, dtype=np.int64)]
     return R @ R.T / H.shape[1]
 
 
 def nc1(within_cov, means, global_mean=None) -> float:
     """``tr(Sigma_W Sigma_B^+) / K`` with ``Sigma_B`` the class means' covariance about the global mean."""
-    Sw = np.asarray(within_cov, dtype=float)
-    Mu = np.asarray(means, dtype=float)
-    if Sw.ndim != 2 or Sw.shape[0] != Sw.shape[1] or Mu.ndim != 2 or Mu.shape[0] != Sw.shape[0]:
-        raise ValueError(f"within_cov must be d x d and means d x K, got {Sw.shape} and {Mu.shape}")
+    Sw = _checks.array("within_cov", within_cov, ndim=2, square=True)
+    Mu = _checks.array("means", means, ndim=2)
+    if Mu.shape[0] != Sw.shape[0]:
+        raise ValueError(f"within_cov must be d x d and means d x K with one d, got {Sw.shape} and {Mu.shape}")
     K = Mu.shape[1]
     if K < 2:
         raise ValueError("means must have at least 2 classes")
-    g = Mu.mean(axis=1) if global_mean is None else np.asarray(global_mean, dtype=float)
+    g = Mu.mean(axis=1) if global_mean is None else \
+        _checks.array("global_mean", global_mean, ndim=1, shape=(Mu.shape[0],))
     C = Mu - g[:, None]
     Sb = C @ C.T / K
     return float(np.trace(Sw @ np.linalg.pinv(Sb, rcond=1e-12, hermitian=True)) / K)
@@ -589,9 +634,9 @@ def nc1(within_cov, means, global_mean=None) -> float:
 
 def nc2(gram, target) -> float:
     """``|| G/||G||_F - T/||T||_F ||_F`` (0 when the Gram matrix has the target frame's shape)."""
-    G = np.asarray(gram, dtype=float)
-    T = np.asarray(target, dtype=float)
-    if G.shape != T.shape or G.ndim != 2 or G.shape[0] != G.shape[1]:
+    G = _checks.array("gram", gram, ndim=2, square=True)
+    T = _checks.array("target", target, ndim=2, square=True)
+    if G.shape != T.shape:
         raise ValueError(f"gram and target must be square matrices of one shape, got {G.shape} and {T.shape}")
     ng, nt = np.linalg.norm(G), np.linalg.norm(T)
     if ng == 0 or nt == 0:
@@ -601,26 +646,26 @@ def nc2(gram, target) -> float:
 
 def frame_target(kind, num_classes, lengths=None) -> np.ndarray:
     """Target Gram: ``"etf"`` (I - 11^T/K), ``"orthogonal"`` (I) or ``"general"`` (diag(lengths))."""
+    _checks.choice("kind", kind, ("etf", "orthogonal", "general"))
     K = _int("num_classes", num_classes, 2)
+    _checks.memory("num_classes", 2 * 8.0 * K * K, f"num_classes={K} (a K x K matrix)")
     if kind == "etf":
         return np.eye(K) - np.ones((K, K)) / K
     if kind == "orthogonal":
         return np.eye(K)
     if kind == "general":
-        L = np.asarray(lengths, dtype=float)
-        if L.shape != (K,) or np.any(L < 0):
-            raise ValueError(f"lengths must be {K} non-negative numbers for the general orthogonal frame")
+        L = _checks.array("lengths", lengths, ndim=1, shape=(K,), nonneg=True)
         return np.diag(L)
     raise ValueError(f"kind must be 'etf', 'orthogonal' or 'general', got {kind!r}")
 
 
 def nc3(product, means, scaling=None) -> float:
     """``|| W/||W|| - (M D)^T/||M D|| ||_F`` for the product classifier W (K x d), means M (d x K)."""
-    W = np.asarray(product, dtype=float)
-    Mu = np.asarray(means, dtype=float)
-    if W.ndim != 2 or Mu.ndim != 2 or W.shape != Mu.T.shape:
+    W = _checks.array("product", product, ndim=2)
+    Mu = _checks.array("means", means, ndim=2)
+    if W.shape != Mu.T.shape:
         raise ValueError(f"product must be K x d and means d x K, got {W.shape} and {Mu.shape}")
-    D = np.ones(W.shape[0]) if scaling is None else np.asarray(scaling, dtype=float)
+    D = np.ones(W.shape[0]) if scaling is None else _checks.array("scaling", scaling, ndim=1, shape=(W.shape[0],))
     T = (Mu * D).T
     nw, nt = np.linalg.norm(W), np.linalg.norm(T)
     if nw == 0 or nt == 0:

@@ -89,7 +89,7 @@ def _vector(name, values, *, nonneg=False, positive=False):
     try:
         a = np.asarray(values, dtype=float)
     except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a 1-D array of finite numbers, got {values!r}") from None
+        raise ValueError(f"{name} must be a 1-D array of finite numbers, got {_checks._short(values)}") from None
     if a.ndim != 1 or a.size == 0:
         raise ValueError(f"{name} must be a non-empty 1-D array, got shape {a.shape}")
     if not np.all(np.isfinite(a)):
@@ -102,9 +102,9 @@ def _vector(name, values, *, nonneg=False, positive=False):
 
 
 def _count(name, value):
-    """A sample or feature count: a real number >= 1 (``math.inf`` allowed for features)."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or math.isnan(value) or value < 1:
-        raise ValueError(f"{name} must be a number >= 1, got {value!r}")
+    """A sample count: a finite real number >= 1 (features, which may be ``math.inf``, are checked apart)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value) or value < 1:
+        raise ValueError(f"{name} must be a finite number >= 1, got {value!r}")
     return float(value)
 
 
@@ -387,6 +387,7 @@ def optimal_ridge(eigenvalues, target_coefficients, noise_variance, n, features,
     is compared explicitly, so a zero optimal ridge is returned as exactly 0.
     ``full=True`` returns the :class:`Eigenframework` at the optimum instead.
     """
+    full = _checks.flag("full", full)
     p = _problem(eigenvalues, target_coefficients, noise_variance, n, features, multiplicities)
     g0 = _ridgeless_gamma(p)
     lam_pos = p.lam[p.lam > 0]
@@ -443,6 +444,8 @@ def power_law(alpha, beta, modes, *, tail=False):
     alpha = _checks.real("alpha", alpha, low=0.0, low_open=True)
     beta = _checks.real("beta", beta)
     modes = _checks.integer("modes", modes, 1)
+    tail = _checks.flag("tail", tail)
+    _checks.memory("modes", 4 * 8.0 * modes, f"modes={modes} (arrays of modes entries)")
     i = np.arange(1, modes + 1, dtype=float)
     lam, v = i ** -alpha, i ** (-beta / 2.0)
     if not tail:

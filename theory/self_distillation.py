@@ -67,6 +67,7 @@ import numpy as np
 import sympy as sp
 from scipy.optimize import brentq
 
+from . import _checks
 from ._checks import real as _real
 
 # --------------------------------------------------------------------------- the papers' toy example
@@ -130,14 +131,14 @@ _optimal_alpha = sp.lambdify((_rv, _uv, _vv), OPTIMAL_ALPHA, "numpy")
 
 # --------------------------------------------------------------------------- validation helpers
 
-def _step(step):
+def _step(step, name="step"):
     if isinstance(step, bool) or not isinstance(step, numbers.Integral) or step < 0:
-        raise ValueError(f"step must be an integer >= 0, got {step!r}")
+        raise ValueError(f"{name} must be an integer >= 0, got {_checks._short(step)}")
     return int(step)
 
 
 def _eigenvalues(eigenvalues, ridge):
-    d = np.asarray(eigenvalues, dtype=float)
+    d = _checks.array("eigenvalues", eigenvalues, ndim=1, empty=True)
     if d.ndim != 1 or d.size == 0:
         raise ValueError(f"eigenvalues must be a non-empty 1-D array, got shape {d.shape}")
     if not np.all(np.isfinite(d)):
@@ -255,21 +256,29 @@ def target_multipliers(eigenvalues, ridge, alpha, step):
 def rbf_kernel(x, z, gamma):
     """``exp(-gamma |x - z|^2)`` between the rows of ``x`` (n, p) and ``z`` (m, p); 1-D inputs are columns."""
     gamma = _real("gamma", gamma, low=0.0, low_open=True)
-    xa = np.asarray(x, dtype=float)
-    za = np.asarray(z, dtype=float)
-    xa = xa[:, None] if xa.ndim == 1 else xa
-    za = za[:, None] if za.ndim == 1 else za
-    if xa.ndim != 2 or za.ndim != 2 or xa.shape[1] != za.shape[1]:
+    xa, za = _points("x", x), _points("z", z)
+    if xa.shape[1] != za.shape[1]:
         raise ValueError(f"x and z must be 1-D or 2-D with the same number of columns, got {xa.shape} and {za.shape}")
-    if not (np.all(np.isfinite(xa)) and np.all(np.isfinite(za))):
-        raise ValueError("x and z must be finite")
+    _checks.memory("x and z", 3 * 8.0 * xa.shape[0] * za.shape[0] * xa.shape[1],
+                   f"{xa.shape[0]} x {za.shape[0]} points in {xa.shape[1]} dimensions")
     sq = ((xa[:, None, :] - za[None, :, :]) ** 2).sum(-1)
     return np.exp(-gamma * sq)
 
 
+def _points(name, x):
+    """Points as the rows of a non-empty finite 2-D array (a 1-D array is a column)."""
+    try:
+        a = None if x is None or isinstance(x, (str, bytes, dict)) else np.asarray(x, dtype=float)
+    except (TypeError, ValueError):
+        a = None
+    if a is None:
+        raise TypeError(f"{name} must be a 1-D or 2-D array of finite numbers, got {_checks._short(x)}")
+    return _checks.array(name, a[:, None] if a.ndim == 1 else a, ndim=2)
+
+
 def gram_eigh(gram):
     """Eigen-decomposition ``(d, V)`` of a symmetric positive semi-definite Gram matrix, ``d`` descending."""
-    K = np.asarray(gram, dtype=float)
+    K = _checks.array("gram", gram, ndim=2, empty=True)
     if K.ndim != 2 or K.shape[0] != K.shape[1] or K.shape[0] == 0:
         raise ValueError(f"gram must be a non-empty square matrix, got shape {K.shape}")
     if not np.all(np.isfinite(K)):
@@ -288,9 +297,9 @@ def gram_eigh(gram):
 
 
 def _check_targets(name, y, n):
-    ya = np.asarray(y, dtype=float)
+    ya = _checks.array(name, y, ndim=1, empty=True)
     if ya.shape != (n,):
-        raise ValueError(f"{name} must have shape ({n},) like the Gram matrix, got {ya.shape}")
+        raise ValueError(f"{name} must have shape ({n},) like the Gram matrix gram, got {ya.shape}")
     if not np.all(np.isfinite(ya)):
         raise ValueError(f"{name} must be finite")
     return ya
@@ -306,11 +315,25 @@ def smoother(gram, ridge, alpha, step, cross_gram=None):
     ridge = _real("ridge", ridge, low=0.0)
     if cross_gram is None:
         return (V * student_multipliers(d, ridge, alpha, step)) @ V.T
-    C = np.asarray(cross_gram, dtype=float)
-    if C.ndim != 2 or C.shape[1] != d.size:
-        raise ValueError(f"cross_gram must have shape (m, {d.size}), got {C.shape}")
+    C = _cross_gram(cross_gram, d.size)
     coef = target_multipliers(d, ridge, alpha, step) / (d + ridge)
     return (C @ V) * coef @ V.T
+
+
+def _cross_gram(cross_gram, n):
+    """``cross_gram``: a finite (m, n) array, ``n`` the side of ``gram``."""
+    C = _checks.array("cross_gram", cross_gram, ndim=2)
+    if C.shape[1] != n:
+        raise ValueError(f"cross_gram must have shape (m, {n}), one column per row of gram, got {C.shape}")
+    return C
+
+
+def _test_values(f_test, m):
+    """``f_test``: ``m`` finite values, one per row of ``cross_gram``."""
+    fs = _checks.array("f_test", f_test, ndim=1, empty=True)
+    if fs.shape != (m,):
+        raise ValueError(f"f_test must have shape ({m},), one value per row of cross_gram, got {fs.shape}")
+    return fs
 
 
 def distilled_fit(gram, y, ridge, alpha, step, cross_gram=None):
@@ -321,13 +344,12 @@ def distilled_fit(gram, y, ridge, alpha, step, cross_gram=None):
 
 def limit_fit(gram, y, ridge, alpha, cross_gram=None):
     """Predictions of the ``step -> infinity`` model: KRR with the amplified ridge ``ridge / alpha``."""
-    K = np.asarray(gram, dtype=float)
-    d, V = gram_eigh(K)
+    d, V = gram_eigh(gram)
     ya = _check_targets("y", y, d.size)
     mult = limit_multipliers(d, ridge, alpha)
     if cross_gram is None:
         return (V * mult) @ (V.T @ ya)
-    C = np.asarray(cross_gram, dtype=float)
+    C = _cross_gram(cross_gram, d.size)
     with np.errstate(divide="ignore", invalid="ignore"):
         coef = np.where(d > 0, mult / np.where(d > 0, d, 1.0), 0.0)
     return (C @ V) @ (coef * (V.T @ ya))
@@ -342,9 +364,7 @@ def expected_risk(gram, cross_gram, f_train, f_test, noise_variance, ridge, alph
     var = _real("noise_variance", noise_variance, low=0.0)
     S = smoother(gram, ridge, alpha, step, cross_gram)
     ft = _check_targets("f_train", f_train, S.shape[1])
-    fs = np.asarray(f_test, dtype=float)
-    if fs.shape != (S.shape[0],):
-        raise ValueError(f"f_test must have shape ({S.shape[0]},), got {fs.shape}")
+    fs = _test_values(f_test, S.shape[0])
     m = S.shape[0]
     bias = S @ ft - fs
     return float(bias @ bias / m + var * np.sum(S * S) / m)
@@ -359,18 +379,16 @@ def expected_risks(gram, cross_gram, f_train, f_test, noise_variance, ridge, alp
     d, V = gram_eigh(gram)
     ridge = _real("ridge", ridge, low=0.0, low_open=True)
     var = _real("noise_variance", noise_variance, low=0.0)
-    C = np.asarray(cross_gram, dtype=float)
-    if C.ndim != 2 or C.shape[1] != d.size:
-        raise ValueError(f"cross_gram must have shape (m, {d.size}), got {C.shape}")
+    C = _cross_gram(cross_gram, d.size)
     w = V.T @ _check_targets("f_train", f_train, d.size)
-    fs = np.asarray(f_test, dtype=float)
-    if fs.shape != (C.shape[0],):
-        raise ValueError(f"f_test must have shape ({C.shape[0]},), got {fs.shape}")
+    fs = _test_values(f_test, C.shape[0])
+    al = _checks.array("alphas", [alphas] if isinstance(alphas, numbers.Real) else alphas, ndim=1)
+    steps = _step(steps, "steps")
+    _checks.memory("steps", 8.0 * al.size * (steps + 1), f"steps={steps} ({al.size} x (steps + 1) risks)")
     CV = C @ V
     col = np.sum(CV * CV, axis=0)
     m = C.shape[0]
-    al = np.atleast_1d(np.asarray(alphas, dtype=float))
-    out = np.empty((al.size, _step(steps) + 1))
+    out = np.empty((al.size, steps + 1))
     for i, a_ in enumerate(al):
         for s in range(steps + 1):
             coef = target_multipliers(d, ridge, float(a_), s) / (d + ridge)
@@ -426,14 +444,10 @@ def expected_optimal_alpha(gram, f_train, noise_variance, ridge, cross_gram=None
         G = V * a
         ref = V @ w
     else:
-        C = np.asarray(cross_gram, dtype=float)
-        if C.ndim != 2 or C.shape[1] != d.size:
-            raise ValueError(f"cross_gram must have shape (m, {d.size}), got {C.shape}")
+        C = _cross_gram(cross_gram, d.size)
         if f_test is None:
             raise ValueError("f_test is required with cross_gram")
-        ref = np.asarray(f_test, dtype=float)
-        if ref.shape != (C.shape[0],):
-            raise ValueError(f"f_test must have shape ({C.shape[0]},), got {ref.shape}")
+        ref = _test_values(f_test, C.shape[0])
         G = (C @ V) / (d + ridge)
     Gu, Gv = G * a, G * (1 - a)
     M = np.outer(w, w) + var * np.eye(d.size)
@@ -458,9 +472,7 @@ def constraint_ridge(eigenvalues, coordinates, n_points, epsilon):
     if isinstance(n_points, bool) or not isinstance(n_points, numbers.Integral) or n_points < 1:
         raise ValueError(f"n_points must be an integer >= 1, got {n_points!r}")
     d = _eigenvalues(eigenvalues, 1.0)
-    z = np.asarray(coordinates, dtype=float)
-    if z.shape != d.shape or not np.all(np.isfinite(z)):
-        raise ValueError(f"coordinates must be finite with shape {d.shape}")
+    z = _coordinates(coordinates, d)
     budget = n_points * eps
     if z @ z <= budget:
         return math.inf
@@ -482,6 +494,13 @@ def constraint_ridge(eigenvalues, coordinates, n_points, epsilon):
     return math.exp(brentq(excess, lo, hi, xtol=1e-300))
 
 
+def _coordinates(coordinates, d):
+    z = _checks.array("coordinates", coordinates, ndim=1, empty=True)
+    if z.shape != d.shape:
+        raise ValueError(f"coordinates must have the shape of eigenvalues {d.shape}, got {z.shape}")
+    return z
+
+
 @dataclass(frozen=True)
 class ConstrainedRounds:
     """Mobahi et al.'s constraint-form self-distillation, round by round."""
@@ -495,7 +514,7 @@ class ConstrainedRounds:
 def constrained_rounds(eigenvalues, coordinates, n_points, epsilon, max_rounds=1000):
     """Run the constraint form in the eigenbasis until collapse (or ``max_rounds``)."""
     d = _eigenvalues(eigenvalues, 1.0)
-    z = np.asarray(coordinates, dtype=float).copy()
+    z = _coordinates(coordinates, d).copy()
     if isinstance(max_rounds, bool) or not isinstance(max_rounds, numbers.Integral) or max_rounds < 1:
         raise ValueError(f"max_rounds must be an integer >= 1, got {max_rounds!r}")
     ridges, norms, diags = [], [float(np.linalg.norm(z))], []
