@@ -314,3 +314,93 @@ def test_mixup_roots_to_full_precision_against_mpmath():
             return num / (mpmath.exp(v) + (K - 1) * mpmath.exp(o * v)) - 1 + lam * v
         root = mpmath.findroot(eq, 1.0)
         assert nc.mixup_same_class_scale(K, lam) == pytest.approx(float(root), rel=8 * np.finfo(float).eps)
+
+
+# --------------------------------------------------------------------------- the CE minimum
+
+def test_ce_scale_is_the_global_minimiser_of_the_ce_objective_by_a_scan():
+    for M, lw, lh, N, K in ((1, 5e-3, 5e-3, 30, 3), (2, 1e-3, 1e-3, 40, 4), (3, 2e-3, 1e-3, 20, 2)):
+        rho = nc.ce_scale(M, lw, lh, N, K)
+        grid = np.concatenate([[0.0], np.logspace(-6, 3, 20001)])
+        vals = np.array([nc.ce_objective(r, M, lw, lh, N, K) for r in grid])
+        best = vals.min()
+        # the scan's best is within its own resolution of the minimum: never below the solver's value by more
+        # than rounding, and the solver's value is never worse than the scan
+        assert nc.ce_objective(rho, M, lw, lh, N, K) <= best * (1 + 1e-12)
+
+
+def test_ce_minimum_fields_match_the_simplex_etf_at_the_derived_scale():
+    M, lw, lh, sizes = 2, 1e-3, 1e-3, [10, 10, 10]
+    K, N = 3, 30.0
+    res = nc.deep_linear_ufm_minimum(sizes, M, lw, lh, loss="ce", bias=True)
+    rho = nc.ce_scale(M, lw, lh, N, K)
+    assert rho > 0
+    G = nc.simplex_etf_gram(K)
+    alpha2 = res.classifier_gram[0, 0]  # the ETF Gram has unit diagonal
+    # classifier and means are both simplex ETF Grams; the product of their lengths is the logit scale rho
+    np.testing.assert_allclose(res.classifier_gram, alpha2 * G, rtol=1e-13)
+    beta2 = res.feature_mean_gram[0, 0]
+    np.testing.assert_allclose(res.feature_mean_gram, beta2 * G, rtol=1e-13)
+    assert math.sqrt(alpha2 * beta2) == pytest.approx(rho, rel=1e-12)
+    # every layer's singular value s with s^M = alpha sqrt(K/(K-1)), the product's singular value
+    np.testing.assert_allclose(res.layer_singular_values ** (2 * M), np.full(K, alpha2 * K / (K - 1)), rtol=1e-12)
+    np.testing.assert_allclose(res.x, np.full(K, rho), rtol=1e-15)
+    assert res.objective == pytest.approx(nc.ce_objective(rho, M, lw, lh, N, K), rel=1e-14)
+    assert res.frame == "simplex ETF" and not res.collapsed.any() and res.collapsed.dtype == bool
+    np.testing.assert_array_equal(res.bias, np.zeros(K))
+    assert res.beta == nc.regularization_constant(sizes, M, lw, lh)
+    assert res.params == dict(class_sizes=sizes, depth=M, weight_decay=lw, feature_decay=lh, loss="ce", bias=True)
+    assert nc.deep_linear_ufm_minimum(sizes, M, lw, lh, loss="ce").bias is None
+
+
+def test_ce_minimum_collapses_to_zero_under_heavy_regularisation():
+    sizes = [5, 5, 5, 5]
+    res = nc.deep_linear_ufm_minimum(sizes, 2, 5.0, 5.0, loss="ce", bias=True)
+    assert nc.ce_scale(2, 5.0, 5.0, 20, 4) == 0.0
+    np.testing.assert_array_equal(res.classifier_gram, np.zeros((4, 4)))
+    np.testing.assert_array_equal(res.feature_mean_gram, np.zeros((4, 4)))
+    assert res.collapsed.dtype == bool and res.collapsed.all() and res.collapsed.shape == (4,)
+    assert res.objective == math.log(4)  # every logit equal: cross-entropy log K
+    np.testing.assert_array_equal(res.layer_singular_values, np.zeros(4))
+    np.testing.assert_array_equal(res.x, np.zeros(4))
+    np.testing.assert_array_equal(res.bias, np.zeros(4))
+    assert res.frame == "zero" and res.beta == nc.regularization_constant(sizes, 2, 5.0, 5.0)
+    assert res.params["loss"] == "ce"
+    assert nc.deep_linear_ufm_minimum(sizes, 2, 5.0, 5.0, loss="ce").bias is None
+
+
+def test_mse_minimum_frame_names():
+    # balanced, nothing collapsed: equal lengths -> orthogonal frame
+    assert nc.deep_linear_ufm_minimum([5, 5, 5], 1, 1e-3, 1e-3).frame == "orthogonal"
+    # imbalanced: unequal lengths -> general orthogonal; a collapsed minority -> general orthogonal
+    assert nc.deep_linear_ufm_minimum([50, 5, 5], 1, 1e-3, 1e-3).frame == "general orthogonal"
+    beta_ratio = nc.collapse_threshold(2)
+    # choose decays so that the minority (n = 1) collapses and the majority (n = 100) does not
+    lam = nc.zero_solution_regularization([1, 100], 2) * 0.5
+    res = nc.deep_linear_ufm_minimum([1, 100], 2, lam, lam)
+    assert res.collapsed.tolist() == [True, False] and res.frame == "general orthogonal"
+    assert beta_ratio > 0
+    # everything collapsed: zero
+    lam = nc.zero_solution_regularization([3, 3], 2) * 2
+    assert nc.deep_linear_ufm_minimum([3, 3], 2, lam, lam).frame == "zero"
+
+
+def test_thresholds_and_roots_at_depth_one_and_their_boundaries():
+    assert nc.collapse_threshold(1) == 1.0 and nc.root_threshold(1) == 1.0
+    # depth 1: the closed form 1/sqrt(r) - 1; no root at r >= 1
+    assert nc.largest_root(1.0, 1) is None
+    assert nc.largest_root(1.5, 1) is None
+    assert nc.largest_root(0.25, 1) == pytest.approx(1.0, rel=1e-15)
+    # class_root: collapsed exactly at the threshold
+    assert nc.class_root(nc.collapse_threshold(2), 2) == 0.0
+    below = nc.class_root(nc.collapse_threshold(2) * (1 - 1e-9), 2)
+    assert below > 0
+    # depth >= 2 at a ratio just below psi_M: the root sits just above the peak (bracket [peak, ...])
+    M = 4
+    peak = ((M - 1.0) / (M + 1.0)) ** (1.0 / M)
+    r = nc.root_threshold(M) * (1 - 1e-6)
+    x = nc.largest_root(r, M)
+    assert x > peak and M * x ** (M - 1) / (x**M + 1) ** 2 == pytest.approx(r, rel=1e-13)
+    # a small ratio: the root is large, found by doubling the upper bracket
+    x = nc.largest_root(1e-6, 3)
+    assert x > 10 and 3 * x**2 / (x**3 + 1) ** 2 == pytest.approx(1e-6, rel=1e-13)
