@@ -112,3 +112,23 @@ def test_a_rival_that_survives_names_its_seeds(capsys, tmp_path, monkeypatch):
     text = report.read_text()
     assert code == 1 and "underpowered" in out
     assert "rival survived 0, 1" in text and "power: every rival rejected in at least 0.0% of seeds" in text
+
+
+def test_a_rerun_subset_with_the_suites_family_joins_claim_by_claim(capsys, tmp_path):
+    """Rerun one claim over the same seeds with --family = the size of the first run: its rows replace nothing,
+    they join per claim; a subset run at its own (looser) per-claim rate is refused."""
+    a, b = "mobahi2020/sparsification", "mobahi2020/collapse-round"
+    both, sub, sub_loose = tmp_path / "both.json", tmp_path / "sub.json", tmp_path / "loose.json"
+    assert _cli(capsys, "calibrate", a, b, "--seeds", "2", "--report", str(both))[0] == 0
+    assert _cli(capsys, "calibrate", b, "--seeds", "1", "--first-seed", "2", "--family", "2",
+                "--report", str(sub))[0] == 0
+    assert _cli(capsys, "calibrate", b, "--seeds", "1", "--first-seed", "3", "--report", str(sub_loose))[0] == 0
+    out = tmp_path / "joined.json"
+    assert _cli(capsys, "calibrate", "--combine", str(both), str(sub), "--report", str(out))[0] == 0
+    rows = {r["id"]: r for r in json.loads(out.read_text())["claims"]}
+    assert rows[a]["seeds"] == 2 and rows[b]["seeds"] == 3
+    assert json.loads(out.read_text())["seed_ranges"] is None
+    code, _, err = _cli(capsys, "calibrate", "--combine", str(both), str(sub_loose))
+    assert code == 2 and "--family" in err and err.count("\n") == 1
+    code, _, err = _cli(capsys, "calibrate", a, b, "--seeds", "1", "--family", "1")
+    assert code == 2 and "--family" in err and err.count("\n") == 1
