@@ -200,7 +200,9 @@ def _at_gamma(p: _Problem, gamma: float, ridge: float | None = None) -> Eigenfra
         feat_gap = N - z if finite else math.inf
         kappa = gamma * feat_gap / N if finite else gamma
     if finite:
-        ratio = feat_gap / (N - q)  # (N - z) / (N - q)
+        # (N - z) / (N - q); N = q only when every learnability is 0 or 1 (ridgeless, N = rank), where
+        # ratio multiplies zeros only: any finite value, 1
+        ratio = feat_gap / (N - q) if N > q else 1.0
         one_minus_x = slack / n + zq * ratio / n
     else:
         ratio = 1.0
