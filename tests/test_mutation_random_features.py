@@ -178,3 +178,15 @@ def test_train_risk_with_multiplicities_equals_the_repeated_spectrum():
     lam_r, v_r = [1.0, 0.3, 0.3], [1.0, 0.5, 0.5]
     for fn in (rf.train_risk, rf.test_risk):
         assert fn(lam_m, v_m, 0.1, 4, 9, 0.05, w) == pytest.approx(fn(lam_r, v_r, 0.1, 4, 9, 0.05), rel=1e-12)
+
+
+def test_ridgeless_at_n_equal_to_features_equal_to_rank_is_the_interpolation_peak():
+    # n = N = rank = 2 at ridge 0: E_0 is infinite (the double-descent peak), not a division by zero
+    lam, v = [1.0, 0.5], [1.0, 0.5]
+    ef = rf.eigenframework(lam, v, 0.1, 2, 2, 0.0)
+    assert ef.overfitting == math.inf and ef.test == math.inf and ef.train == 0.0
+    # the limit ridge -> 0+ diverges the same way (independent evidence: the risk grows without bound)
+    risks = [rf.test_risk(lam, v, 0.1, 2, 2, r) for r in (1e-4, 1e-8, 1e-12)]
+    assert risks[0] < risks[1] < risks[2] and risks[2] > 100 * risks[0]
+    # noiseless, the target inside the span: nothing to amplify
+    assert rf.test_risk(lam, v, 0.0, 2, 2, 0.0) == 0.0
