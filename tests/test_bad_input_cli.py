@@ -230,6 +230,7 @@ OPTIONS = [
     *[(c, "--seed", SEED) for c in ("verify", "figures", "explore")],
     ("calibrate", "--first-seed", SEED),
     ("calibrate", "--seeds", int_text(1, cli.MAX_SEEDS)),
+    ("calibrate", "--family", int_text(1, cli.MAX_SEEDS)),
     *[(c, "--rate", RATE) for c in ("verify", "calibrate")],
     *[(c, "--workers", WORKERS) for c in RUNNING],
     *[(c, "--scheduler", SCHEDULER) for c in RUNNING],
@@ -255,7 +256,35 @@ def test_unknown_option(capsys, world, command, data):
 
 
 KNOWN = {"--budget", "--seed", "--first-seed", "--seeds", "--rate", "--workers", "--scheduler", "--report",
-         "--out", "--markdown", "--help", "--combine"}
+         "--out", "--markdown", "--help", "--combine", "--family"}
+
+#: options and positionals tested by name outside OPTIONS (test functions below)
+TESTED_APART = {("verify", "--report"), ("calibrate", "--report"), ("calibrate", "--combine"), ("figures", "--out"),
+                ("list", "--markdown"), ("list", "patterns"), ("verify", "patterns"), ("calibrate", "patterns"),
+                ("figures", "patterns"), ("explore", "topic"), ("explore", "params"), ("cache", "action")}
+
+
+def test_every_option_and_positional_is_covered():
+    """A new option or positional of any subcommand fails here until it has bad values above."""
+    parser = cli.build_parser()
+    [sub] = [a for a in parser._actions if a.choices and isinstance(a.choices, dict)]
+    declared = set()
+    for command, p in sub.choices.items():
+        for action in p._actions:
+            if "-h" in action.option_strings:
+                continue
+            declared.add((command, action.option_strings[-1] if action.option_strings else action.dest))
+    covered = {(c, o) for c, o, _ in OPTIONS} | TESTED_APART
+    assert declared == covered
+    assert set(KNOWN) >= {o for _, o in declared if o.startswith("--")}
+
+
+def test_flag_given_a_value(capsys, world):
+    check_refused(capsys, world, ["list", "--markdown=yes"], ("--markdown",))
+
+
+def test_family_below_the_selection(capsys, world):
+    check_refused(capsys, world, ["calibrate", "--family", "1"], ("--family",))
 
 
 @pytest.mark.parametrize("command,option", [(c, o) for c in RUNNING for o in ("--budget", "--seed", "--workers")
