@@ -111,7 +111,9 @@ def atomic_write(path, data) -> None:
     permissions (0666 less the umask) and renamed over ``path``; on any error,
     interruption included, the temporary file is removed and ``path`` is untouched.
     """
-    path = Path(path)
+    path = _path("path", path)
+    if not isinstance(data, (str, bytes, bytearray, memoryview)):
+        raise TypeError(f"data must be bytes or text (str), got {type(data).__name__}")
     blob = data.encode("utf-8") if isinstance(data, str) else bytes(data)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
@@ -224,7 +226,10 @@ def cached(func):
         bound.apply_defaults()
         params = dict(bound.arguments)
         version = _source_hash(func.__module__)
-        key = entry_key(name, params, version)
+        try:
+            key = entry_key(name, params, version)
+        except (TypeError, ValueError):  # an argument no JSON keys (e.g. complex): the function's checks refuse it
+            return func(*args, **kwargs)
         hit = load(folder, key)
         if hit is not None:
             return hit
@@ -290,8 +295,28 @@ def put_files(key: str, files: list[tuple[str, bytes]]) -> None:
             "names": [n for n, _ in files], "sha256": [hashlib.sha256(b).hexdigest() for _, b in files]}))
 
 
+def _path(name, value) -> Path:
+    """A file-system path given as ``str`` or ``os.PathLike`` (not bytes), without NUL characters."""
+    if isinstance(value, bytes) or not isinstance(value, (str, os.PathLike)):
+        raise TypeError(f"{name} must be a path (str or os.PathLike), got {type(value).__name__}")
+    path = Path(value)
+    if "\x00" in str(path) or not str(value):
+        raise ValueError(f"{name} must be a non-empty path without NUL characters, got {str(value)!r}")
+    return path
+
+
+def _folder(folder) -> Path | None:
+    """``folder`` checked (None: the cache folder); a path to something other than a folder is refused."""
+    if folder is None:
+        return cache_dir()
+    folder = _path("folder", folder)
+    if folder.exists() and not folder.is_dir():
+        raise ValueError(f"folder must be a folder (or not exist yet), got the file {str(folder)!r}")
+    return folder
+
+
 def info(folder: Path | None = None) -> dict:
-    folder = folder or cache_dir()
+    folder = _folder(folder)
     if folder is None or not folder.exists():
         return {"folder": str(folder), "entries": 0, "bytes": 0}
     entries = list(folder.glob("*.json"))
@@ -300,7 +325,7 @@ def info(folder: Path | None = None) -> dict:
 
 
 def clear(folder: Path | None = None) -> int:
-    folder = folder or cache_dir()
+    folder = _folder(folder)
     if folder is None or not folder.exists():
         return 0
     n = 0

@@ -74,7 +74,7 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit, prange
 
-from . import rng
+from . import _checks, rng
 from .cache import cached
 
 METHODS = ("ml", "mstd", "td0", "lstd", "td_lambda", "gtd")
@@ -120,7 +120,7 @@ class TDRun:
 
 def _real(name, v, low=None, open_low=False, high=None, open_high=False):
     if isinstance(v, bool) or not isinstance(v, numbers.Real) or not math.isfinite(v):
-        raise ValueError(f"{name} must be a finite number, got {v!r}")
+        raise ValueError(f"{name} must be a finite number, got {_checks._short(v)}")
     v = float(v)
     if low is not None and (v < low or (open_low and v == low)):
         raise ValueError(f"{name} must be {'>' if open_low else '>='} {low}, got {v!r}")
@@ -131,7 +131,7 @@ def _real(name, v, low=None, open_low=False, high=None, open_high=False):
 
 def _integer(name, v, low):
     if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < low:
-        raise ValueError(f"{name} must be an integer >= {low}, got {v!r}")
+        raise ValueError(f"{name} must be an integer >= {low}, got {_checks._short(v)}")
     return int(v)
 
 
@@ -139,9 +139,9 @@ def _pair(name, v):
     try:
         a = np.asarray(v, dtype=float)
     except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a pair of finite numbers, got {v!r}") from None
+        raise ValueError(f"{name} must be a pair of finite numbers, got {_checks._short(v)}") from None
     if a.shape != (2,) or not np.all(np.isfinite(a)):
-        raise ValueError(f"{name} must be a pair of finite numbers, got {v!r}")
+        raise ValueError(f"{name} must be a pair of finite numbers, got {_checks._short(v)}")
     return float(a[0]), float(a[1])
 
 
@@ -149,7 +149,8 @@ def _coefficients(name, v, ndim, what):
     try:
         a = np.array(v, dtype=float)
     except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a {ndim}-D array of finite coefficients ({what}), got {v!r}") from None
+        raise ValueError(f"{name} must be a {ndim}-D array of finite coefficients ({what}), "
+                         f"got {_checks._short(v)}") from None
     if a.ndim != ndim or a.size == 0 or not np.all(np.isfinite(a)):
         raise ValueError(f"{name} must be a non-empty {ndim}-D array of finite coefficients ({what}), "
                          f"got shape {a.shape}")
@@ -207,6 +208,7 @@ def _validate(drift, diffusion, running_reward, terminal_reward, discount, horiz
     paths = _integer("paths", paths, 1)
     if paths < replicates:
         raise ValueError(f"paths must be >= replicates={replicates} (one path per replicate at least), got {paths}")
+    _checks.work("paths and steps", float(paths) * steps, f"paths={paths} x steps={steps}")
     rng.check_seed(seed)
     if isinstance(methods, str):
         methods = (methods,)
@@ -236,6 +238,11 @@ def _validate(drift, diffusion, running_reward, terminal_reward, discount, horiz
     if alpha0 <= 0 or n0 <= 0:
         raise ValueError(f"td_step must be (alpha0 > 0, n0 > 0), got {td_step!r}")
     J = None if reference is None else _coefficients("reference", reference, 2, "(deg_t + 1, deg_x + 1)")
+    # per replicate: the (K + 1) martingale sums and the methods' p x p systems; per step: the features' tables
+    p, q = C.shape[0], 0 if P is None else P.shape[0]
+    _checks.memory("steps and replicates", 8.0 * (replicates * (steps + 1) + 6 * replicates * (p + q) * (p + 1)
+                                                   + 2 * (steps + 1) * (C.size + (0 if P is None else P.size))),
+                   f"steps={steps}, replicates={replicates}")
     return dict(drift=drift, diffusion=diffusion, r=r, h=h, beta=beta, T=T, infinite=math.isinf(horizon),
                 x0=x0, C=C, K=steps, paths=paths, methods=methods, lam=lam, P=P, transition=transition,
                 R=replicates, alpha0=alpha0, n0=n0, J=J)
@@ -459,6 +466,11 @@ _draw_kernel_jit = njit(cache=True, parallel=True)(_draw_kernel)
 
 def draw_floor(paths, steps, seed, replicates=32):
     """Draw exactly the normals :func:`run_algorithms` draws (same generators, counts, order); sum per chunk."""
+    paths, steps = _integer("paths", paths, 1), _integer("steps", steps, 1)
+    replicates = _integer("replicates", replicates, 1)
+    if paths < replicates:
+        raise ValueError(f"paths must be >= replicates={replicates} (one path per replicate at least), got {paths}")
+    _checks.work("paths and steps", float(paths) * steps, f"paths={paths} x steps={steps}")
     gens = rng.generators(seed, replicates)
     counts = rng.chunk_sizes(paths, replicates)
     out = np.zeros(replicates)

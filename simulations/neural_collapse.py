@@ -61,7 +61,7 @@ from numba import njit, prange
 from scipy.optimize import minimize
 from threadpoolctl import threadpool_limits
 
-from . import rng
+from . import _checks, rng
 from .cache import cached
 
 LOSSES = ("mse", "ce")
@@ -81,26 +81,26 @@ def _integer(name, v, low, high=None):
     if isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Integral) or v < low or (
             high is not None and v > high):
         allowed = f">= {low}" if high is None else f"in [{low}, {high}]"
-        raise ValueError(f"{name} must be an integer {allowed}, got {v!r}")
+        raise ValueError(f"{name} must be an integer {allowed}, got {_checks._short(v)}")
     return int(v)
 
 
 def _real(name, v, low=0.0, open_=False):
     if isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Real) or not math.isfinite(v) or v < low or (
             open_ and v == low):
-        raise ValueError(f"{name} must be a finite number {'>' if open_ else '>='} {low}, got {v!r}")
+        raise ValueError(f"{name} must be a finite number {'>' if open_ else '>='} {low}, got {_checks._short(v)}")
     return float(v)
 
 
 def _flag(name, v):
     if not isinstance(v, (bool, np.bool_)):
-        raise ValueError(f"{name} must be True or False, got {v!r}")
+        raise ValueError(f"{name} must be True or False, got {_checks._short(v)}")
     return bool(v)
 
 
 def _choice(name, v, allowed):
     if not isinstance(v, str) or v not in allowed:
-        raise ValueError(f"{name} must be one of {', '.join(repr(a) for a in allowed)}, got {v!r}")
+        raise ValueError(f"{name} must be one of {', '.join(repr(a) for a in allowed)}, got {_checks._short(v)}")
     return v
 
 
@@ -115,11 +115,13 @@ def _class_sizes(v) -> np.ndarray:
         raise ValueError(f"class_sizes must list at least 2 classes (class count >= 2), got {a.size}")
     if not (a.dtype.kind in "iu" or (a.dtype == object and all(
             isinstance(x, numbers.Integral) and not isinstance(x, bool) for x in a.tolist()))):
-        raise ValueError(f"class_sizes must be integers >= 1, got {v!r}")
-    a = a.astype(np.int64)
-    if np.any(a < 1):
-        raise ValueError(f"class_sizes must be integers >= 1 (every class needs a sample), got {a.tolist()}")
-    return a
+        raise ValueError(f"class_sizes must be integers >= 1, got {_checks._short(v)}")
+    sizes = [int(x) for x in a.tolist()]
+    if min(sizes) < 1:
+        raise ValueError(f"class_sizes must be integers >= 1 (every class needs a sample), got {_checks._short(sizes)}")
+    # the labels (N) and the one-hot targets (K x N), a few copies each
+    _checks.memory("class_sizes", 8.0 * 4 * (len(sizes) + 1) * sum(sizes), f"N = {sum(sizes)} samples")
+    return np.asarray(sizes, dtype=np.int64)
 
 
 def _lr(v):
@@ -177,6 +179,11 @@ def _shapes(K: int, N: int, depth: int, width: int, bias: bool) -> list:
 
 def flatten_ufm(params: UFMParams) -> np.ndarray:
     """The parameters as one vector: ``H``, ``W_1``, ..., ``W_M``, then ``b`` (each row-major)."""
+    return _flatten(UFMParams(*_structure(params)))
+
+
+def _flatten(params: UFMParams) -> np.ndarray:
+    """:func:`flatten_ufm` without the checks (the optimizer's inner loop)."""
     parts = [np.ravel(params.features)] + [np.ravel(W) for W in params.weights]
     if params.bias is not None:
         parts.append(np.ravel(params.bias))
@@ -189,7 +196,15 @@ def unflatten_ufm(theta, class_sizes, depth: int, width: int, bias: bool) -> UFM
     depth = _integer("depth", depth, 1)
     width = _integer("width", width, prob.num_classes)
     bias = _flag("bias", bias)
-    return _unflatten(np.asarray(theta, dtype=float), prob.num_classes, prob.num_samples, depth, width, bias)
+    _ufm_memory(prob, depth, width, 2)
+    return _unflatten(_checks.array("theta", theta, ndim=1), prob.num_classes, prob.num_samples, depth, width, bias)
+
+
+def _ufm_memory(prob, depth, width, copies, more=""):
+    """Refuse a UFM whose ``copies`` parameter vectors would not fit in memory."""
+    count = width * prob.num_samples + (depth - 1) * width * width + prob.num_classes * (width + 1)
+    _checks.memory("class_sizes, depth and width" + more, 8.0 * copies * count,
+                   f"N={prob.num_samples}, depth={depth}, width={width} ({count} parameters)")
 
 
 def _unflatten(theta, K, N, depth, width, bias) -> UFMParams:
@@ -206,31 +221,42 @@ def _unflatten(theta, K, N, depth, width, bias) -> UFMParams:
     return UFMParams(out[0], ws, out[-1] if bias else None)
 
 
-def _check_params(params, prob: _Problem, bias) -> tuple[UFMParams, int, int]:
+def _structure(params, name="params"):
+    """``(H, Ws, b)`` of a UFMParams: finite 2-D arrays chained ``W_1 (. x d)``, ``W_{m+1} (. x rows of W_m)``."""
     if not (isinstance(params, tuple) and len(params) == 3):
-        raise ValueError("params must be a UFMParams (features, weights, bias) triple")
-    H = np.asarray(params[0], dtype=float)
-    Ws = tuple(np.asarray(W, dtype=float) for W in params[1])
-    b = None if params[2] is None else np.asarray(params[2], dtype=float)
+        raise ValueError(f"{name} must be a UFMParams (features, weights, bias) triple, got {_checks._short(params)}")
+    H = _checks.array(f"{name}.features", params[0], ndim=2)
+    if isinstance(params[1], (str, bytes)) or not hasattr(params[1], "__iter__"):
+        raise ValueError(f"{name}.weights must be a tuple of 2-D arrays, got {_checks._short(params[1])}")
+    Ws = tuple(_checks.array(f"{name}.weights[{m}]", W, ndim=2) for m, W in enumerate(params[1]))
+    if not Ws:
+        raise ValueError(f"{name}.weights must hold at least one layer (depth >= 1), got none")
+    cols = H.shape[0]
+    for m, W in enumerate(Ws):
+        if W.shape[1] != cols:
+            raise ValueError(f"{name}.weights[{m}] (W_{m + 1}) must have {cols} columns, got shape {W.shape}")
+        cols = W.shape[0]
+    b = None if params[2] is None else _checks.array(f"{name}.bias", params[2], ndim=1, shape=(cols,))
+    return H, Ws, b
+
+
+def _check_params(params, prob: _Problem, bias, name="params") -> tuple[UFMParams, int, int]:
+    H, Ws, b = _structure(params, name)
     K, N = prob.num_classes, prob.num_samples
-    if H.ndim != 2 or H.shape[1] != N:
-        raise ValueError(f"params.features must be a (width, {N}) array, got shape {H.shape}")
+    if H.shape[1] != N:
+        raise ValueError(f"{name}.features must be a (width, {N}) array for class_sizes, got shape {H.shape}")
     d = H.shape[0]
     if d < K:
-        raise ValueError(f"width must be an integer >= {K} (the class count), got {d}")
+        raise ValueError(f"{name}.features must have width >= {K} (the class count) rows, got {d}")
     M = len(Ws)
-    if M < 1:
-        raise ValueError("depth must be an integer >= 1, got 0 (params.weights is empty)")
     for m, W in enumerate(Ws):
         want = (K, d) if m == M - 1 else (d, d)
         if W.shape != want:
-            raise ValueError(f"params.weights[{m}] (W_{m + 1}) must have shape {want}, got {W.shape}")
+            raise ValueError(f"{name}.weights[{m}] (W_{m + 1}) must have shape {want}, got {W.shape}")
     if bias is not None:
         bias = _flag("bias", bias)
         if bias != (b is not None):
-            raise ValueError(f"bias={bias} but params.bias is {'None' if b is None else 'an array'}")
-    if b is not None and b.shape != (K,):
-        raise ValueError(f"params.bias must have shape ({K},) or be None, got {b.shape}")
+            raise ValueError(f"bias={bias} but {name}.bias is {'None' if b is None else 'an array'}")
     return UFMParams(H, Ws, b), d, M
 
 
@@ -252,12 +278,12 @@ def _value_and_grad(H, Ws, b, Y, lw, lh, ce):
     return data + reg, dH, dWs, db
 
 
-def _ufm_common(params, class_sizes, weight_decay, feature_decay, loss, bias):
+def _ufm_common(params, class_sizes, weight_decay, feature_decay, loss, bias, name="params"):
     prob = _problem(class_sizes)
     lw = _real("weight_decay", weight_decay)
     lh = _real("feature_decay", feature_decay)
     ce = _choice("loss", loss, LOSSES) == "ce"
-    p, _, _ = _check_params(params, prob, bias)
+    p, _, _ = _check_params(params, prob, bias, name)
     return p, prob, lw, lh, ce
 
 
@@ -423,10 +449,10 @@ def _lbfgs(p0: UFMParams, prob: _Problem, lw, lh, ce, options=None, newton=True)
     def fun(theta):
         p = _unflatten(theta, K, N, M, d, bias)
         f, dH, dWs, db = _value_and_grad(p.features, p.weights, p.bias, Y, lw, lh, ce)
-        return f, flatten_ufm(UFMParams(dH, dWs, db))
+        return f, _flatten(UFMParams(dH, dWs, db))
 
     opts = {**LBFGS_OPTIONS, **(options or {})}
-    x = flatten_ufm(p0)
+    x = _flatten(p0)
     f, g = fun(x)
     gn, nit, message = float(np.linalg.norm(g)), 0, "no iteration"
     # L-BFGS-B often stops on ftol (a relative decrease below ~1e-15) with a gradient still ~1e-9;
@@ -490,9 +516,27 @@ def minimize_ufm_from(params0, class_sizes, weight_decay, feature_decay, loss="m
     curvature memory, up to 4 rounds) while a round lowers the gradient norm.
     Runs with BLAS pinned to one thread.
     """
-    p, prob, lw, lh, ce = _ufm_common(params0, class_sizes, weight_decay, feature_decay, loss, bias)
+    p, prob, lw, lh, ce = _ufm_common(params0, class_sizes, weight_decay, feature_decay, loss, bias, "params0")
+    options = _options(options)
     with threadpool_limits(1):
         return _lbfgs(p, prob, lw, lh, ce, options)
+
+
+#: the L-BFGS-B options :func:`minimize_ufm_from` accepts (scipy's names), each a number > 0
+_OPTION_NAMES = ("gtol", "ftol", "maxiter", "maxfun", "maxcor", "maxls", "eps")
+
+
+def _options(options):
+    if options is None:
+        return None
+    if not isinstance(options, dict):
+        raise ValueError(f"options must be a dict of L-BFGS-B options or None, got {_checks._short(options)}")
+    for key, value in options.items():
+        if key not in _OPTION_NAMES:
+            raise ValueError(f"options may hold only {', '.join(_OPTION_NAMES)}; got {key!r}")
+        if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 < value < math.inf:
+            raise ValueError(f"options[{key!r}] must be a finite number > 0, got {_checks._short(value)}")
+    return options
 
 
 def _ufm_one_seed(gen, prob, depth, width, lw, lh, ce, bias, steps, lr, init_scale, polish, record_at):
@@ -551,6 +595,12 @@ def train_ufm(class_sizes, depth, width, weight_decay, feature_decay, loss="mse"
     init_scale = 1.0 / math.sqrt(width) if init_scale is None else _real("init_scale", init_scale, 0.0, open_=True)
     polish = _flag("polish", polish)
     record_every = _integer("record_every", record_every, 1)
+    _checks.work("seeds and steps", float(seeds) * steps, f"seeds={seeds} x steps={steps}")
+    records = min(steps, steps // record_every + 2)
+    K, d = prob.num_classes, width
+    _ufm_memory(prob, depth, width, 8 * seeds, more=", seeds")
+    _checks.memory("steps and record_every", 8.0 * seeds * records * (2 * d * d + 2 * d * K + K + 1),
+                   f"{records} records of steps={steps} every {record_every} for {seeds} seeds")
     gens = rng.generators(seed, seeds)
     lr0 = default_learning_rate(prob.sizes, depth, lw, lh, loss, bias) if lr is None else lr
     record_at = _record_steps(steps, record_every)
@@ -614,6 +664,8 @@ def brute_force_ufm(class_sizes, depth, width, weight_decay, feature_decay, loss
     prob, depth, width, lw, lh, loss, bias = _validate_ufm(class_sizes, depth, width, weight_decay, feature_decay,
                                                            loss, bias)
     starts = _integer("starts", starts, 1)
+    _checks.work("starts", starts, f"starts={starts}")
+    _ufm_memory(prob, depth, width, 8 * starts, more=", starts")
     try:
         scales = [float(s) for s in np.atleast_1d(np.asarray(init_scales, dtype=float))]
     except (TypeError, ValueError):
@@ -654,6 +706,7 @@ def brute_force_ufm(class_sizes, depth, width, weight_decay, feature_decay, loss
 def simplex_etf(num_classes: int) -> np.ndarray:
     """``W = sqrt(K/(K-1)) (I - 1 1^T / K)``: the simplex ETF with unit-norm rows (symmetric, ``K x K``)."""
     K = _integer("num_classes", num_classes, 2)
+    _checks.memory("num_classes", 3 * 8.0 * K * K, f"num_classes={K} (K x K matrices)")
     return math.sqrt(K / (K - 1.0)) * (np.eye(K) - np.full((K, K), 1.0 / K))
 
 
@@ -662,6 +715,7 @@ def mixup_targets(num_classes: int, mixes, pairs="cross") -> np.ndarray:
     K = _integer("num_classes", num_classes, 2)
     m = _mixes(mixes)
     pairs = _choice("pairs", pairs, PAIRS)
+    _checks.memory("num_classes", 8.0 * m.size * K, f"num_classes={K} ({m.size} x K targets)")
     T = np.zeros((m.size, K))
     if pairs == "cross":
         T[:, 0] = m
@@ -761,14 +815,17 @@ def mixup_gd(h0, targets, feature_decay, lr, steps, loss="ce", backend="numba") 
     ``prange`` kernel, ``"numpy"`` the vectorized baseline (same arithmetic,
     agreeing to rounding).
     """
-    h0 = np.ascontiguousarray(h0, dtype=float)
-    T = np.ascontiguousarray(targets, dtype=float)
-    if h0.ndim != 2 or T.shape != h0.shape:
+    h0 = np.ascontiguousarray(_checks.array("h0", h0, ndim=2))
+    T = np.ascontiguousarray(_checks.array("targets", targets, ndim=2))
+    if T.shape != h0.shape:
         raise ValueError(f"h0 and targets must be (n, K) arrays of one shape, got {h0.shape} and {T.shape}")
+    if h0.shape[1] < 2:
+        raise ValueError(f"h0 and targets must have K >= 2 columns (classes), got {h0.shape[1]}")
     W = simplex_etf(h0.shape[1])
     lam = _real("feature_decay", feature_decay)
     lr = _real("lr", lr, 0.0, open_=True)
     steps = _integer("steps", steps, 0)
+    _checks.work("steps", float(steps) * h0.size, f"steps={steps} on {h0.shape[0]} features")
     ce = _choice("loss", loss, LOSSES) == "ce"
     if _choice("backend", backend, BACKENDS) == "numpy":
         return _mixup_gd_numpy(h0, W, T, lam, lr, steps, ce)
@@ -860,6 +917,8 @@ def train_mixup_features(num_classes, feature_decay, mixes, pairs="cross", loss=
     steps = _integer("steps", steps, 0)
     lr = _lr(lr)
     backend = _choice("backend", backend, BACKENDS)
+    _checks.memory("num_classes", 8.0 * (3 * K * K + 8 * m.size * K), f"num_classes={K} ({m.size} mixes)")
+    _checks.work("steps", float(steps) * m.size * K, f"steps={steps} on {m.size} mixes")
     ce = loss == "ce"
     step = mixup_learning_rate(K, lam, loss) if lr is None else lr
     W = simplex_etf(K)
@@ -977,6 +1036,19 @@ def train_mlp_mixture(class_sizes, input_dim=16, relu_width=32, relu_depth=2, li
     record_every = _integer("record_every", record_every, 1)
     separation = _real("separation", separation)
     optimizer = _choice("optimizer", optimizer, OPTIMIZERS)
+    N, K = prob.num_samples, prob.num_classes
+    # the data, every layer's weights and activations, Adam's two moments of each weight: a few copies
+    layer = relu_width * (input_dim + 1) + (relu_depth - 1) * relu_width * (relu_width + 1) \
+        + width * relu_width + (linear_depth - 2) * width * width + K * width + K
+    activations = N * (input_dim + relu_depth * relu_width + linear_depth * width + K)
+    _checks.memory("input_dim, relu_width, relu_depth, linear_depth and width", 8.0 * 4 * (layer + activations),
+                   f"input_dim={input_dim}, relu_width={relu_width}, relu_depth={relu_depth}, "
+                   f"linear_depth={linear_depth}, width={width} for N={N}")
+    records = min(steps, steps // record_every + 2)
+    _checks.memory("steps and record_every", 8.0 * records * (2 * relu_width * (relu_width + K) + 2 * K + 3),
+                   f"{records} records of steps={steps} every {record_every}")
+    _checks.work("steps", float(steps) * (linear_depth + relu_depth), f"steps={steps} of a "
+                 f"{relu_depth + linear_depth}-layer network")
     g_data, g_init = rng.generators(seed, 2)
     K, N = prob.num_classes, prob.num_samples
     mus = g_data.standard_normal((K, input_dim)) * (separation / math.sqrt(input_dim))

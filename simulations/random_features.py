@@ -117,6 +117,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -124,7 +125,7 @@ from numba import njit, prange
 from scipy.special import eval_gegenbauer, roots_legendre
 from threadpoolctl import threadpool_limits
 
-from . import rng
+from . import _checks, rng
 from .cache import cached
 
 _EPS = float(np.finfo(float).eps)
@@ -154,7 +155,7 @@ class RFRisk:
 
 def _integer(name, v, low):
     if isinstance(v, bool) or not isinstance(v, numbers.Integral):
-        raise TypeError(f"{name} must be an integer >= {low}, got {v!r}")
+        raise TypeError(f"{name} must be an integer >= {low}, got {_checks._short(v)}")
     if v < low:
         raise ValueError(f"{name} must be an integer >= {low}, got {v!r}")
     return int(v)
@@ -162,7 +163,7 @@ def _integer(name, v, low):
 
 def _real(name, v, low):
     if isinstance(v, bool) or not isinstance(v, numbers.Real):
-        raise TypeError(f"{name} must be a finite number >= {low}, got {v!r}")
+        raise TypeError(f"{name} must be a finite number >= {low}, got {_checks._short(v)}")
     if not math.isfinite(v) or v < low:
         raise ValueError(f"{name} must be a finite number >= {low}, got {v!r}")
     return float(v)
@@ -173,7 +174,7 @@ def _features(v):
     if isinstance(v, numbers.Real) and not isinstance(v, (bool, numbers.Integral)) and v == math.inf:
         return math.inf, 0
     if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 1:
-        raise ValueError(f"features must be an integer >= 1 or math.inf, got {v!r}")
+        raise ValueError(f"features must be an integer >= 1 or math.inf, got {_checks._short(v)}")
     return int(v), int(v)
 
 
@@ -198,11 +199,16 @@ def _ridges(ridges):
     return _vector("ridges", ridges, nonneg=True)
 
 
+def _cores() -> int:
+    return os.cpu_count() or 1
+
+
 def _draw_counts(draws, n_chunks, seed):
     draws = _integer("draws", draws, 2)
     n_chunks = _integer("n_chunks", n_chunks, 1)
     if draws < n_chunks:
         raise ValueError(f"draws must be >= n_chunks={n_chunks}, got {draws}")
+    _checks.work("draws", draws, f"draws={draws}")
     seed = rng.check_seed(seed)
     return draws, n_chunks, seed
 
@@ -217,6 +223,11 @@ def _validate_linear(eigenvalues, target_coefficients, noise_variance, n, featur
     features, N = _features(features)
     r = _ridges(ridges)
     draws, n_chunks, seed = _draw_counts(draws, n_chunks, seed)
+    P = lam.size
+    # one draw: F (N x P), Z (n x P), Phi (n x N), the solve's square matrices; n_chunks at once at most
+    per_draw = (N * P if N else 0) + n * P + n * (N or P) + 3 * min(n, N or P) ** 2 + 3 * n * (r.size + 1)
+    _checks.memory("n, features and draws", 8.0 * (2 * draws * r.size + min(n_chunks, _cores()) * per_draw),
+                   f"n={n}, features={features}, {P} eigenvalues, draws={draws}")
     params = dict(eigenvalues=lam.tolist(), target_coefficients=v.tolist(), noise_variance=noise, n=n,
                   features=features, ridges=r.tolist(), draws=draws, seed=seed, n_chunks=n_chunks)
     return lam, v, noise, n, N, r, draws, seed, n_chunks, params
@@ -536,6 +547,10 @@ def rf_risk_numpy(eigenvalues, target_coefficients, noise_variance, n, features,
     lam, v, noise, n, N, r, draws, seed, n_chunks, params = _validate_linear(
         eigenvalues, target_coefficients, noise_variance, n, features, ridges, draws, seed, n_chunks)
     gens = rng.generators(seed, n_chunks)
+    P = lam.size  # the baseline batches a chunk's draws: a chunk's worth of per-draw arrays at once
+    per_draw = (N * P if N else 0) + n * P + n * (N or P) + 3 * min(n, N or P) ** 2
+    _checks.memory("n, features and draws", 8.0 * -(-draws // n_chunks) * per_draw,
+                   f"n={n}, features={N or 'inf'}, {P} eigenvalues, draws={draws} in {n_chunks} batches")
     counts = rng.chunk_sizes(draws, n_chunks)
     sl, sigma, rank = np.sqrt(lam), math.sqrt(noise), _rank(lam, n, N)
     with threadpool_limits(1):
@@ -553,8 +568,21 @@ def arccos_kernel(t):
 
     ``t = x . x' = cos theta`` for unit vectors (clipped to [-1, 1]); ``k(1) = 1/2``.
     """
-    t = np.clip(np.asarray(t, dtype=float), -1.0, 1.0)
+    t = np.clip(_finite("t", t), -1.0, 1.0)
     return (np.sqrt(1.0 - t * t) + (math.pi - np.arccos(t)) * t) / (2.0 * math.pi)
+
+
+def _finite(name, x) -> np.ndarray:
+    """A non-empty array (any shape) of finite numbers."""
+    if x is None or isinstance(x, (bool, str, bytes, dict)):
+        raise TypeError(f"{name} must be a number or an array of finite numbers, got {_checks._short(x)}")
+    try:
+        a = np.asarray(x, dtype=float)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be a number or an array of finite numbers, got {_checks._short(x)}") from None
+    if a.size == 0 or not np.all(np.isfinite(a)):
+        raise ValueError(f"{name} must be a non-empty array of finite numbers, got {_checks._short(x)}")
+    return a
 
 
 def _target_pair(target):
@@ -575,8 +603,8 @@ def relu_target(x, target=(1.0, 0.5)):
     a degree-2 spherical harmonic.
     """
     a1, a2 = _target_pair(target)
-    x = np.asarray(x, dtype=float)
-    d = x.shape[-1]
+    x = _finite("x", x)
+    d = x.shape[-1] if x.ndim else 1
     if d < 3:
         raise ValueError(f"x must have at least 3 coordinates (d >= 3), got {d}")
     return a1 * math.sqrt(d) * x[..., 0] + a2 * math.sqrt(d * (d + 2.0)) * x[..., 0] * x[..., 1]
@@ -615,6 +643,9 @@ def relu_spectrum(d, max_degree):
     """
     d = _integer("d", d, 3)
     max_degree = _integer("max_degree", max_degree, 0)
+    nodes = _quadrature_nodes(d, max_degree)
+    _checks.memory("d and max_degree", 8.0 * 8 * nodes, f"d={d}, max_degree={max_degree} ({nodes} quadrature nodes)")
+    _checks.work("max_degree", float(max_degree + 1) * nodes, f"max_degree={max_degree} degrees x {nodes} nodes")
     mult = [harmonic_dimension(d, k) for k in range(max_degree + 1)]
     if max(mult) > np.iinfo(np.int64).max:
         raise ValueError(f"max_degree must keep N(d, k) below 2**63 for d={d}, got {max_degree}")
@@ -759,6 +790,11 @@ def relu_rf_risk(d, n, features, ridges, draws, seed, *, target=(1.0, 0.5), nois
     a1, a2 = _target_pair(target)
     noise = _real("noise_variance", noise_variance, 0.0)
     n_test = _integer("n_test", n_test, 1)
+    width = N or n  # kernel ridge regression: an n x n Gram
+    per_draw = (n + n_test) * (d + width) + N * d + 3 * min(n, width) ** 2 + 3 * n * (r.size + 1)
+    _checks.memory("d, n, features, n_test and draws",
+                   8.0 * (2 * draws * r.size + min(n_chunks, _cores()) * per_draw),
+                   f"d={d}, n={n}, features={features}, n_test={n_test}, draws={draws}")
     gens = rng.generators(seed, n_chunks)
     counts = rng.chunk_sizes(draws, n_chunks)
     test = np.zeros((draws, r.size))

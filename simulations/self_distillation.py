@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit, prange
 
-from . import rng
+from . import _checks, rng
 from .cache import cached
 
 DESIGNS = ("uniform", "grid")
@@ -53,7 +53,15 @@ class DistillationRisk:
 
 def target_function(x):
     """The regression function of the data model: ``sin(2 pi x)``."""
-    return np.sin(2.0 * np.pi * np.asarray(x, dtype=float))
+    if x is None or isinstance(x, (bool, str, bytes, dict)):
+        raise TypeError(f"x must be a number or an array of finite numbers, got {_checks._short(x)}")
+    try:
+        x = np.asarray(x, dtype=float)
+    except (TypeError, ValueError):
+        raise TypeError(f"x must be a number or an array of finite numbers, got {_checks._short(x)}") from None
+    if x.size == 0 or not np.all(np.isfinite(x)):
+        raise ValueError(f"x must be a non-empty array of finite numbers, got {_checks._short(x)}")
+    return np.sin(2.0 * np.pi * x)
 
 
 def _cholesky_solve(L, b, out):
@@ -148,12 +156,13 @@ _risk_kernel_jit = njit(cache=True, parallel=True)(_risk_kernel)
 def _validate(n, alphas, steps, ridge, gamma, noise, replicates, seed, design, n_test, n_chunks):
     def integer(name, v, low):
         if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < low:
-            raise ValueError(f"{name} must be an integer >= {low}, got {v!r}")
+            raise ValueError(f"{name} must be an integer >= {low}, got {_checks._short(v)}")
         return int(v)
 
     def real(name, v, low, open_=False):
         if isinstance(v, bool) or not isinstance(v, numbers.Real) or not math.isfinite(v) or v < low or (open_ and v == low):
-            raise ValueError(f"{name} must be a finite number {'>' if open_ else '>='} {low}, got {v!r}")
+            raise ValueError(f"{name} must be a finite number {'>' if open_ else '>='} {low}, "
+                             f"got {_checks._short(v)}")
         return float(v)
 
     n = integer("n", n, 2)
@@ -166,12 +175,16 @@ def _validate(n, alphas, steps, ridge, gamma, noise, replicates, seed, design, n
     ridge = real("ridge", ridge, 0.0, open_=True)
     gamma = real("gamma", gamma, 0.0, open_=True)
     noise = real("noise", noise, 0.0)
-    a = np.atleast_1d(np.asarray(alphas, dtype=float))
-    if a.ndim != 1 or a.size == 0 or not np.all(np.isfinite(a)):
-        raise ValueError(f"alphas must be a non-empty 1-D array of finite numbers, got {alphas!r}")
-    if design not in DESIGNS:
-        raise ValueError(f"design must be one of {', '.join(DESIGNS)}, got {design!r}")
+    a = _checks.array("alphas", [alphas] if isinstance(alphas, numbers.Real) else alphas, ndim=1)
+    if not isinstance(design, str) or design not in DESIGNS:
+        raise ValueError(f"design must be one of {', '.join(DESIGNS)}, got {_checks._short(design)}")
     rng.check_seed(seed)
+    # per replicate: its risks and design; the mean fits on the test grid; per chunk: an n x n system
+    grid = a.size * (steps + 1)
+    _checks.memory("n, steps, replicates and n_test",
+                   8.0 * (replicates * (grid + n) + 3 * grid * n_test + 4 * n_chunks * n * (n + n_test)),
+                   f"n={n}, steps={steps}, replicates={replicates}, n_test={n_test}")
+    _checks.work("replicates and steps", float(replicates) * grid, f"replicates={replicates} x steps={steps}")
     return n, a, steps, ridge, gamma, noise, replicates, design, n_test, n_chunks
 
 
@@ -258,6 +271,31 @@ def distillation_risk_numpy(n, alphas, steps, ridge, gamma, noise, replicates, s
     return _summarize(np.concatenate(all_risks), np.concatenate(all_designs), fit_sum, fit_sq, a, x_test, params)
 
 
+def _gram(gram):
+    """A non-empty, square, finite, symmetric positive semi-definite Gram matrix."""
+    K = _checks.array("gram", gram, ndim=2, square=True)
+    scale = max(float(np.abs(K).max()), np.finfo(float).tiny)
+    if np.abs(K - K.T).max() > 8 * K.shape[0] * np.finfo(float).eps * scale:
+        raise ValueError("gram must be symmetric")
+    smallest = float(np.linalg.eigvalsh((K + K.T) / 2)[0])
+    if smallest < -K.shape[0] * np.finfo(float).eps * scale:
+        raise ValueError(f"gram must be positive semi-definite, got an eigenvalue {smallest:.3g}")
+    return K
+
+
+def _targets(y, n):
+    ya = _checks.array("y", y, ndim=1)
+    if ya.size != n:
+        raise ValueError(f"y must have one entry per row of gram ({n}), got {ya.size}")
+    return ya
+
+
+def _ridge(ridge):
+    if isinstance(ridge, bool) or not isinstance(ridge, numbers.Real) or not math.isfinite(ridge) or ridge < 0:
+        raise ValueError(f"ridge must be a finite number >= 0, got {_checks._short(ridge)}")
+    return float(ridge)
+
+
 def iterate_distillation(gram, y, ridge, alphas, steps):
     """Deterministic reference: train step by step with dense solves (no eigenbasis).
 
@@ -265,10 +303,24 @@ def iterate_distillation(gram, y, ridge, alphas, steps):
     ``alphas`` may be one number or a sequence of per-step values (length ``steps``)
     when given as a 2-D array ``(n_runs, steps)``.
     """
-    K = np.asarray(gram, dtype=float)
-    A = K + float(ridge) * np.eye(K.shape[0])
-    al = np.asarray(alphas, dtype=float)
-    al = al.reshape(-1, 1) * np.ones((1, max(int(steps), 1))) if al.ndim <= 1 else al
+    K = _gram(gram)
+    y = _targets(y, K.shape[0])
+    ridge = _ridge(ridge)
+    if isinstance(steps, bool) or not isinstance(steps, numbers.Integral) or steps < 0:
+        raise ValueError(f"steps must be an integer >= 0, got {_checks._short(steps)}")
+    try:
+        per_step = np.ndim(alphas) == 2
+    except ValueError:  # ragged
+        per_step = False
+    al = _checks.array("alphas", [alphas] if isinstance(alphas, numbers.Real) else alphas, ndim=2 if per_step else 1)
+    if al.ndim == 2 and al.shape[1] != steps:
+        raise ValueError(f"alphas given per step must have shape (n_runs, steps) = (n_runs, {steps}), got {al.shape}")
+    _checks.memory("steps", 8.0 * (al.shape[0] * (steps + 1) * K.shape[0] + al.size * max(steps, 1)),
+                   f"steps={steps} ({al.shape[0]} runs x (steps + 1) x {K.shape[0]} predictions)")
+    _checks.work("steps", float(al.shape[0]) * steps * K.shape[0] ** 2, f"steps={steps} dense solves")
+    steps = int(steps)
+    A = K + ridge * np.eye(K.shape[0])
+    al = al.reshape(-1, 1) * np.ones((1, max(steps, 1))) if al.ndim <= 1 else al
     out = np.empty((al.shape[0], steps + 1, K.shape[0]))
     for r in range(al.shape[0]):
         yhat = K @ np.linalg.solve(A, y)
@@ -291,10 +343,16 @@ def constrained_distillation(gram, y, epsilon, max_rounds=1000):
     """
     from scipy.optimize import brentq
 
-    K = np.asarray(gram, dtype=float)
+    K = _gram(gram)
     n = K.shape[0]
+    yt = _targets(y, n).copy()
+    if isinstance(epsilon, bool) or not isinstance(epsilon, numbers.Real) or not math.isfinite(epsilon) \
+            or epsilon <= 0:
+        raise ValueError(f"epsilon must be a finite number > 0, got {_checks._short(epsilon)}")
+    if isinstance(max_rounds, bool) or not isinstance(max_rounds, numbers.Integral) or max_rounds < 1:
+        raise ValueError(f"max_rounds must be an integer >= 1, got {_checks._short(max_rounds)}")
+    _checks.work("max_rounds", float(max_rounds) * n**3, f"max_rounds={max_rounds} rounds of dense solves")
     I = np.eye(n)
-    yt = np.asarray(y, dtype=float).copy()
     ridges, norms, preds = [], [float(np.linalg.norm(yt))], []
 
     def err(logc, target):

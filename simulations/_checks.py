@@ -1,0 +1,119 @@
+"""Argument checks shared by the simulation modules: one-line errors that name the parameter.
+
+The same helpers as ``theory/_checks.py`` (theory and simulations do not import each
+other), plus :func:`work`: a cap on the number of iterations or random draws a call
+may ask for.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+
+
+def real(name, value, *, low=None, low_open=False, high=None, high_open=False) -> float:
+    """A finite real number within the stated bounds."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
+    v = float(value)
+    if not math.isfinite(v):
+        raise ValueError(f"{name} must be finite, got {value!r}")
+    if low is not None and (v < low or (low_open and v == low)):
+        raise ValueError(f"{name} must be {'>' if low_open else '>='} {low}, got {value!r}")
+    if high is not None and (v > high or (high_open and v == high)):
+        raise ValueError(f"{name} must be {'<' if high_open else '<='} {high}, got {value!r}")
+    return v
+
+
+def integer(name, value, low) -> int:
+    """An integer (not a bool) at least ``low``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
+        raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+    return int(value)
+
+
+def flag(name, value) -> bool:
+    """True or False (numpy booleans too), nothing else."""
+    if type(value).__name__ not in ("bool", "bool_"):
+        raise TypeError(f"{name} must be True or False, got {value!r}")
+    return bool(value)
+
+
+def choice(name, value, options) -> str:
+    """One of the strings ``options``."""
+    if not isinstance(value, str) or value not in options:
+        raise ValueError(f"{name} must be one of {', '.join(map(repr, options))}, got {_short(value)}")
+    return value
+
+
+def _short(value) -> str:
+    """A one-line repr of at most 80 characters (arrays print on many lines)."""
+    text = " ".join(repr(value).split())
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def array(name, value, *, ndim, nonneg=False, positive=False, low=None, high=None, shape=None, square=False,
+          empty=False):
+    """A float array of ``ndim`` dimensions, finite, within the bounds; ``shape`` entries None match anything."""
+    import numpy as np
+
+    what = {1: "a 1-D array", 2: "a 2-D array"}.get(ndim, f"a {ndim}-D array")
+    if value is None or isinstance(value, (str, bytes, dict, set)):
+        raise TypeError(f"{name} must be {what} of finite numbers, got {_short(value)}")
+    try:
+        a = np.asarray(value, dtype=float)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be {what} of finite numbers, got {_short(value)}") from None
+    if a.ndim != ndim:
+        raise ValueError(f"{name} must be {what}, got shape {a.shape}")
+    if a.size == 0 and not empty:
+        raise ValueError(f"{name} must be non-empty, got shape {a.shape}")
+    if square and a.shape[0] != a.shape[1]:
+        raise ValueError(f"{name} must be a square matrix, got shape {a.shape}")
+    if shape is not None and any(want is not None and got != want for got, want in zip(a.shape, shape)):
+        want_text = "(" + ", ".join("any" if w is None else str(w) for w in shape) + ")"
+        raise ValueError(f"{name} must have shape {want_text}, got {a.shape}")
+    if not np.all(np.isfinite(a)):
+        raise ValueError(f"{name} must be finite, got a non-finite entry")
+    if nonneg and np.any(a < 0):
+        raise ValueError(f"{name} must be >= 0, got a minimum of {a.min()!r}")
+    if positive and np.any(a <= 0):
+        raise ValueError(f"{name} must be > 0, got a minimum of {a.min()!r}")
+    if low is not None and np.any(a < low):
+        raise ValueError(f"{name} must be >= {low}, got a minimum of {a.min()!r}")
+    if high is not None and np.any(a > high):
+        raise ValueError(f"{name} must be <= {high}, got a maximum of {a.max()!r}")
+    return a
+
+
+def physical_memory() -> int:
+    """Bytes of physical memory of this machine (1 TiB where it cannot be read)."""
+    import os
+
+    try:
+        return int(os.sysconf("SC_PHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE"))
+    except (ValueError, OSError, AttributeError):  # pragma: no cover - not POSIX
+        return 2**40
+
+
+def memory(names, n_bytes, values) -> None:
+    """Refuse sizes whose arrays would not fit: ``n_bytes`` above this machine's physical memory.
+
+    ``names`` says which parameters set the size, ``values`` what they were.
+    """
+    limit = physical_memory()
+    if not n_bytes <= limit:
+        raise ValueError(f"{names} too large: {values} needs about {float(n_bytes) / 2**30:.3g} GiB of arrays, more "
+                         f"than the {limit / 2**30:.3g} GiB of memory of this machine")
+
+
+#: the most iterations (paths x steps, seeds x steps, draws, ...) one call may ask for: at a few ns to a few
+#: microseconds each, minutes to days of work; larger counts are refused rather than left running
+MAX_WORK = 10**11
+
+
+def work(names, count, values) -> None:
+    """Refuse a call whose iteration count ``count`` exceeds :data:`MAX_WORK`."""
+    if not count <= MAX_WORK:
+        raise ValueError(f"{names} too large: {values} asks for {float(count):.3g} iterations, more than the "
+                         f"{MAX_WORK:.0e} one call may run")
