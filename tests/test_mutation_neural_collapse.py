@@ -403,3 +403,25 @@ def test_thresholds_and_roots_at_depth_one_and_their_boundaries():
     # a small ratio: the root is large, found by doubling the upper bracket
     x = nc.largest_root(1e-6, 3)
     assert x > 10 and 3 * x**2 / (x**3 + 1) ** 2 == pytest.approx(1e-6, rel=1e-13)
+
+
+@pytest.mark.parametrize("decay,frame", [(1e-3, "simplex ETF"), (None, "zero")])
+def test_mse_minimum_with_bias_is_the_centred_bias_free_minimum(decay, frame):
+    """Balanced MSE with a bias: the bias absorbs the mean target 1/K, leaving the bias-free problem
+    projected on the centred subspace P = I - 11^T/K: Grams P G P, objective (K-1)/K of the bias-free one."""
+    sizes, M, K = [4, 4, 4], 2, 3
+    if decay is None:
+        decay = nc.zero_solution_regularization(sizes, M) * 2
+    with_b = nc.deep_linear_ufm_minimum(sizes, M, decay, decay, bias=True)
+    free = nc.deep_linear_ufm_minimum(sizes, M, decay, decay)
+    P = np.eye(K) - np.ones((K, K)) / K
+    np.testing.assert_allclose(with_b.classifier_gram, P @ free.classifier_gram @ P, atol=1e-15, rtol=1e-13)
+    np.testing.assert_allclose(with_b.feature_mean_gram, P @ free.feature_mean_gram @ P, atol=1e-15, rtol=1e-13)
+    assert with_b.objective == pytest.approx((K - 1) / K * free.objective, rel=1e-13)
+    np.testing.assert_allclose(with_b.layer_singular_values, free.layer_singular_values, rtol=1e-13)
+    np.testing.assert_array_equal(with_b.x, free.x)
+    assert with_b.x.shape == (K,) and with_b.collapsed.shape == (K,) and with_b.collapsed.dtype == bool
+    np.testing.assert_array_equal(with_b.collapsed, free.collapsed)
+    np.testing.assert_allclose(with_b.bias, np.full(K, 1 / K), rtol=1e-15)
+    assert with_b.frame == frame and free.bias is None
+    assert with_b.params["bias"] is True and with_b.beta == free.beta

@@ -601,9 +601,9 @@ def test_argmin_agreement_uses_the_given_scale():
 
 def test_fp_monotone_sign_and_margins():
     # decreasing: a rise of 1.5 bounds is a wrong-sign difference beyond the bound; a fall of 1.5 rejects the rival
-    res = stats.fp_monotone([1.5, -1.5], direction="decreasing", scale=2.0**53)  # bound u * 2^53 = 1
+    res = stats.fp_monotone([1.5, -2.5], direction="decreasing", scale=2.0**53)  # bound u * 2^53 = 1
     assert res.statistic == 1.5 and not res.agrees
-    assert res.rival_statistic == 1.5 and res.rival_rejected
+    assert res.rival_statistic == 2.5 and res.rival_rejected
     inc = stats.fp_monotone([0.25, -1.5], direction="increasing", scale=2.0**53)
     assert inc.statistic == 1.5 and not inc.agrees and inc.rival_statistic == 0.25 and not inc.rival_rejected
     assert res.predicted.shape == res.rival_prediction.shape == (2,)
