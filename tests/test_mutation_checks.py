@@ -136,3 +136,8 @@ def test_memory_guard():
             f"n, m too large: (1, 2) needs about {2 * gib:.3g} GiB of arrays, more than the {gib:.3g} GiB of "
             "memory of this machine")):
         ck.memory("n, m", 2 * limit, (1, 2))
+
+
+def test_short_keeps_exactly_80_characters_and_cuts_81():
+    assert ck._short("y" * 79) == repr("y" * 79)[:77] + "..."  # 81 characters with the quotes: cut to 80
+    assert len(ck._short("y" * 79)) == 80

@@ -171,3 +171,9 @@ def test_problem_fields_are_normalised():
     q = mt.Problem(s, "1", s**2, 0, 0.0, 1.0, 0.0)
     assert q.drift == mt.x and q.running_reward == mt.x**2
     assert q.generator(mt.x**3) == mt.x * 3 * mt.x**2 + 3 * mt.x
+
+
+def test_moment_degree_limit_message():
+    with pytest.raises(ValueError, match=_exact(
+            "degree must be an integer in [0, 100] (exact moments of higher degree are too large to build), got 101")):
+        mt.moments(P, 101)

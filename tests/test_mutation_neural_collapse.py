@@ -425,3 +425,32 @@ def test_mse_minimum_with_bias_is_the_centred_bias_free_minimum(decay, frame):
     np.testing.assert_allclose(with_b.bias, np.full(K, 1 / K), rtol=1e-15)
     assert with_b.frame == frame and free.bias is None
     assert with_b.params["bias"] is True and with_b.beta == free.beta
+
+
+MORE_CASES = [
+    (lambda: nc.class_objective(-1.0, 1.0, 1.0, 1), ValueError, "x must be >= 0.0, got -1.0"),
+    (lambda: nc.class_objective(1.0, 0.0, 1.0, 1), ValueError, "n_k must be > 0.0, got 0.0"),
+    (lambda: nc.class_objective(1.0, 1.0, -1.0, 1), ValueError, "beta must be >= 0.0, got -1.0"),
+    (lambda: nc.class_objective(1.0, 1.0, 1.0, 0), ValueError, "depth must be an integer >= 1, got 0"),
+    (lambda: nc.class_root(0.0, 2), ValueError, "ratio must be > 0.0, got 0.0"),
+    (lambda: nc.ce_objective(1.0, 0, 1e-3, 1e-3, 10, 2), ValueError, "depth must be an integer >= 1, got 0"),
+    (lambda: nc.ce_objective(1.0, 1, 0.0, 1e-3, 10, 2), ValueError, "weight_decay must be > 0.0, got 0.0"),
+    (lambda: nc.ce_objective(1.0, 1, 1e-3, 1e-3, 0.0, 2), ValueError, "n_samples must be > 0.0, got 0.0"),
+    (lambda: nc.mixup_objective_gradient_hessian(math.nan, 0.0, 0.5, 0.1, 3), ValueError, "a must be finite, got nan"),
+    (lambda: nc.mixup_objective_gradient_hessian(0.0, math.nan, 0.5, 0.1, 3), ValueError, "b must be finite, got nan"),
+    (lambda: nc.mixup_objective_gradient_hessian(0.0, 0.0, 1.5, 0.1, 3), ValueError, "mix must be <= 1.0, got 1.5"),
+    (lambda: nc.mixup_logit_margin(3, math.nan, 0.0), ValueError, "a must be finite, got nan"),
+    (lambda: nc.mixup_logit_margin(3, 0.0, math.nan), ValueError, "b must be finite, got nan"),
+    (lambda: nc.class_means(np.ones((2, 3)), [0, 1, 5], num_classes=3), ValueError,
+     "labels must lie in [0, num_classes - 1] = [0, 2], got a label 5"),
+    (lambda: nc.class_means(np.ones((2, 1)), [2**64]), ValueError,
+     "labels must be class labels in [0, num_classes - 1], got a label beyond 2**63"),
+    (lambda: nc.nc2(np.eye(2), np.ones((2, 3))), ValueError, "target must be a square matrix, got shape (2, 3)"),
+    (lambda: nc.nc3(np.ones((2, 3)), np.ones((3, 2)), scaling=[1.0]), ValueError, "scaling must have shape (2,), got (1,)"),
+]
+
+
+@pytest.mark.parametrize("call,kind,message", MORE_CASES, ids=[m[:60] for _, _, m in MORE_CASES])
+def test_more_error_messages_in_full(call, kind, message):
+    with pytest.raises(kind, match=_exact(message)):
+        call()

@@ -190,3 +190,8 @@ def test_ridgeless_at_n_equal_to_features_equal_to_rank_is_the_interpolation_pea
     assert risks[0] < risks[1] < risks[2] and risks[2] > 100 * risks[0]
     # noiseless, the target inside the span: nothing to amplify
     assert rf.test_risk(lam, v, 0.0, 2, 2, 0.0) == 0.0
+
+
+def test_tail_flag_is_named():
+    with pytest.raises(TypeError, match=_exact("tail must be True or False, got 1")):
+        rf.power_law(1.5, 2.0, 3, tail=1)

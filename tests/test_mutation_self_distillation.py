@@ -448,3 +448,15 @@ def test_constrained_rounds_against_the_plain_iteration():
     # max_rounds stops before collapse: collapse_round None
     capped = th.constrained_rounds(d, z0, 3, 0.05, max_rounds=1)
     assert capped.collapse_round is None and len(capped.ridges) == 1
+
+
+@pytest.mark.parametrize("call,kind,message", [
+    (lambda: th.rbf_kernel("ab", [1.0], 1.0), TypeError, "x must be a 1-D or 2-D array of finite numbers, got 'ab'"),
+    (lambda: th.expected_risk(E2, C32, Y2, [[1.0, 1.0, 1.0]], 0.1, 0.1, 0.5, 1), ValueError,
+     "f_test must be a 1-D array, got shape (1, 3)"),
+    (lambda: th.expected_risks(E2, C32, Y2, [1.0, 1.0, 1.0], 0.1, 0.1, [[0.5]], 1), ValueError,
+     "alphas must be a 1-D array, got shape (1, 1)"),
+])
+def test_more_error_messages_in_full(call, kind, message):
+    with pytest.raises(kind, match=_exact(message)):
+        call()
