@@ -71,18 +71,18 @@ def array(name, value, *, ndim, nonneg=False, positive=False, low=None, high=Non
     if square and a.shape[0] != a.shape[1]:
         raise ValueError(f"{name} must be a square matrix, got shape {a.shape}")
     if shape is not None and any(want is not None and got != want for got, want in zip(a.shape, shape)):
-        want_text = "(" + ", ".join("any" if w is None else str(w) for w in shape) + ")"
+        want_text = "(" + ", ".join("any" if w is None else str(w) for w in shape) + ("," if len(shape) == 1 else "") + ")"
         raise ValueError(f"{name} must have shape {want_text}, got {a.shape}")
     if not np.all(np.isfinite(a)):
         raise ValueError(f"{name} must be finite, got a non-finite entry")
     if nonneg and np.any(a < 0):
-        raise ValueError(f"{name} must be >= 0, got a minimum of {a.min()!r}")
+        raise ValueError(f"{name} must be >= 0, got a minimum of {float(a.min())!r}")
     if positive and np.any(a <= 0):
-        raise ValueError(f"{name} must be > 0, got a minimum of {a.min()!r}")
+        raise ValueError(f"{name} must be > 0, got a minimum of {float(a.min())!r}")
     if low is not None and np.any(a < low):
-        raise ValueError(f"{name} must be >= {low}, got a minimum of {a.min()!r}")
+        raise ValueError(f"{name} must be >= {low}, got a minimum of {float(a.min())!r}")
     if high is not None and np.any(a > high):
-        raise ValueError(f"{name} must be <= {high}, got a maximum of {a.max()!r}")
+        raise ValueError(f"{name} must be <= {high}, got a maximum of {float(a.max())!r}")
     return a
 
 

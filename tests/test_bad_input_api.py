@@ -754,3 +754,17 @@ THEORY_SPECS = [s for s in SPECS if s.func.__module__.startswith("theory.")]
 def test_the_valid_theory_calls_succeed(spec):
     """The calls the bad values are substituted into are themselves valid (so a refusal is the bad value's)."""
     spec.func(**spec.valid)
+
+
+def test_the_two_argument_check_modules_stay_twins():
+    """theory/_checks.py and simulations/_checks.py carry the same helpers (the packages do not import each
+    other): every function they share has the same source, so a fix to one cannot drift from the other."""
+    import inspect as _inspect
+
+    from simulations import _checks as sim_checks
+    from theory import _checks as th_checks
+
+    shared = [n for n, f in vars(th_checks).items() if _inspect.isfunction(f) and f.__module__ == th_checks.__name__]
+    assert shared
+    for name in shared:
+        assert _inspect.getsource(getattr(sim_checks, name)) == _inspect.getsource(getattr(th_checks, name)), name
