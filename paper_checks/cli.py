@@ -814,6 +814,13 @@ def combine_calibrations(docs, names, patterns=()):
             if a1 <= b0:
                 raise UsageError(f"--combine: seed ranges {a0}..{b0} and {a1}..{b1} of claim {cid!r} overlap; "
                                  "each seed may count once")
+        merged = [list(ranges[0])]  # adjacent ranges read as one: 0..24 and 25..49 are 0..49
+        for a, b in ranges[1:]:
+            if a == merged[-1][1] + 1:
+                merged[-1][1] = b
+            else:
+                merged.append([a, b])
+        ranges = [tuple(r) for r in merged]
         designed = {row["designed_rate"] for row, _, _ in entries}
         if len(designed) > 1:
             raise UsageError(f"--combine: claim {cid!r} was run at different per-claim rates {sorted(designed)}; "

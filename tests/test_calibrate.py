@@ -79,7 +79,7 @@ def test_combined_chunks_equal_one_run_over_their_union(capsys, tmp_path):
     code, out, _ = _cli(capsys, "calibrate", "--combine", *parts, "--report", str(combined))
     assert code == 0 and claim in out
     a, b = json.loads(combined.read_text()), json.loads(whole.read_text())
-    assert a["seed_ranges"] == [[0, 1], [2, 2]] and b["seed_ranges"] == [[0, 2]]
+    assert a["seed_ranges"] == b["seed_ranges"] == [[0, 2]]  # adjacent ranges read as one
     assert a["claims"] == b["claims"]
 
 
@@ -132,3 +132,23 @@ def test_a_rerun_subset_with_the_suites_family_joins_claim_by_claim(capsys, tmp_
     assert code == 2 and "--family" in err and err.count("\n") == 1
     code, _, err = _cli(capsys, "calibrate", a, b, "--seeds", "1", "--family", "1")
     assert code == 2 and "--family" in err and err.count("\n") == 1
+
+
+def test_the_readme_shows_the_latest_calibration():
+    """The README's calibration summary is the summary of docs/calibration.md, whose JSON twin names only
+    registered claims and agrees with it row by row."""
+    from pathlib import Path
+
+    from paper_checks import claims
+
+    repo = Path(__file__).resolve().parents[1]
+    readme = (repo / "README.md").read_text()
+    block = readme.split("<!-- calibration-summary -->\n", 1)[1].split("<!-- /calibration-summary -->", 1)[0]
+    lines = [line for line in block.splitlines() if line.strip()]
+    md = (repo / "docs" / "calibration.md").read_text()
+    assert lines and all(line in md.splitlines() for line in lines)
+    doc = json.loads((repo / "docs" / "calibration.json").read_text())
+    registered = claims.load_all()
+    assert {r["id"] for r in doc["claims"]} <= set(registered)
+    for r in doc["claims"]:
+        assert f"| `{r['id']}` | {r['false_alarms']}/{r['seeds']} |" in md
