@@ -117,3 +117,18 @@ def work(names, count, values) -> None:
     if not count <= MAX_WORK:
         raise ValueError(f"{names} too large: {values} asks for {float(count):.3g} iterations, more than the "
                          f"{MAX_WORK:.0e} one call may run")
+
+
+def finite(name, x):
+    """A non-empty float array (any shape) of finite numbers, from a number or an array-like."""
+    import numpy as np
+
+    if x is None or isinstance(x, (bool, str, bytes, dict)):
+        raise TypeError(f"{name} must be a number or an array of finite numbers, got {_short(x)}")
+    try:
+        a = np.asarray(x, dtype=float)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be a number or an array of finite numbers, got {_short(x)}") from None
+    if a.size == 0 or not np.all(np.isfinite(a)):
+        raise ValueError(f"{name} must be a non-empty array of finite numbers, got {_short(x)}")
+    return a

@@ -572,17 +572,7 @@ def arccos_kernel(t):
     return (np.sqrt(1.0 - t * t) + (math.pi - np.arccos(t)) * t) / (2.0 * math.pi)
 
 
-def _finite(name, x) -> np.ndarray:
-    """A non-empty array (any shape) of finite numbers."""
-    if x is None or isinstance(x, (bool, str, bytes, dict)):
-        raise TypeError(f"{name} must be a number or an array of finite numbers, got {_checks._short(x)}")
-    try:
-        a = np.asarray(x, dtype=float)
-    except (TypeError, ValueError):
-        raise TypeError(f"{name} must be a number or an array of finite numbers, got {_checks._short(x)}") from None
-    if a.size == 0 or not np.all(np.isfinite(a)):
-        raise ValueError(f"{name} must be a non-empty array of finite numbers, got {_checks._short(x)}")
-    return a
+_finite = _checks.finite
 
 
 def _target_pair(target):

@@ -53,15 +53,7 @@ class DistillationRisk:
 
 def target_function(x):
     """The regression function of the data model: ``sin(2 pi x)``."""
-    if x is None or isinstance(x, (bool, str, bytes, dict)):
-        raise TypeError(f"x must be a number or an array of finite numbers, got {_checks._short(x)}")
-    try:
-        x = np.asarray(x, dtype=float)
-    except (TypeError, ValueError):
-        raise TypeError(f"x must be a number or an array of finite numbers, got {_checks._short(x)}") from None
-    if x.size == 0 or not np.all(np.isfinite(x)):
-        raise ValueError(f"x must be a non-empty array of finite numbers, got {_checks._short(x)}")
-    return np.sin(2.0 * np.pi * x)
+    return np.sin(2.0 * np.pi * _checks.finite("x", x))
 
 
 def _cholesky_solve(L, b, out):
