@@ -101,17 +101,11 @@ def _budget(text: str):
         raise argparse.ArgumentTypeError(f"budget must be one of quick, full; got {text!r}") from None
 
 
-def _physical_memory() -> int:
-    """Bytes of physical memory on this machine (a generous bound where it cannot be read)."""
-    try:
-        return int(os.sysconf("SC_PHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE"))
-    except (ValueError, OSError, AttributeError):  # pragma: no cover - not POSIX
-        return 2**40
-
-
 def _check_memory(names: str, n_bytes: float, values: str) -> None:
     """UsageError when ``n_bytes`` exceed the physical memory: ``names`` are the parameters responsible."""
-    limit = _physical_memory()
+    from theory._checks import physical_memory
+
+    limit = physical_memory()
     if n_bytes > limit:
         raise UsageError(f"{names} too large: {values} needs about {n_bytes / 2**30:.3g} GiB, more than the "
                          f"{limit / 2**30:.3g} GiB of memory of this machine; give smaller values")
