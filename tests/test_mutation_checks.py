@@ -141,3 +141,38 @@ def test_memory_guard():
 def test_short_keeps_exactly_80_characters_and_cuts_81():
     assert ck._short("y" * 79) == repr("y" * 79)[:77] + "..."  # 81 characters with the quotes: cut to 80
     assert len(ck._short("y" * 79)) == 80
+
+
+def test_positive_accepts_numbers_below_one():
+    # positive means > 0, not >= 1: the smallest subnormal and a fraction pass unchanged
+    tiny = np.nextafter(0.0, 1.0)
+    assert ck.array("v", [tiny, 0.5, 1.0], ndim=1, positive=True).tolist() == [tiny, 0.5, 1.0]
+
+
+def test_physical_memory_is_the_kernels_total_ram():
+    # an independent reading: the Linux sysinfo(2) call, from which the C library derives the sysconf
+    # page count (totalram x mem_unit bytes, in whole pages of mmap.PAGESIZE)
+    import ctypes
+    import mmap
+
+    class Sysinfo(ctypes.Structure):
+        _fields_ = [("uptime", ctypes.c_long), ("loads", ctypes.c_ulong * 3), ("totalram", ctypes.c_ulong),
+                    ("freeram", ctypes.c_ulong), ("sharedram", ctypes.c_ulong), ("bufferram", ctypes.c_ulong),
+                    ("totalswap", ctypes.c_ulong), ("freeswap", ctypes.c_ulong), ("procs", ctypes.c_ushort),
+                    ("pad", ctypes.c_ushort), ("totalhigh", ctypes.c_ulong), ("freehigh", ctypes.c_ulong),
+                    ("mem_unit", ctypes.c_uint), ("_f", ctypes.c_char * 64)]
+
+    info = Sysinfo()
+    assert ctypes.CDLL(None, use_errno=True).sysinfo(ctypes.byref(info)) == 0
+    total = info.totalram * info.mem_unit
+    assert ck.physical_memory() == total // mmap.PAGESIZE * mmap.PAGESIZE
+
+
+def test_physical_memory_falls_back_to_one_tebibyte(monkeypatch):
+    import os
+
+    def no_sysconf(name):
+        raise ValueError(f"unrecognized configuration name {name!r}")
+
+    monkeypatch.setattr(os, "sysconf", no_sysconf)
+    assert ck.physical_memory() == 1 << 40  # the documented fallback, "1 TiB where it cannot be read"

@@ -29,7 +29,9 @@ def integer(name, value, low) -> int:
 
 def flag(name, value) -> bool:
     """True or False (numpy booleans too), nothing else."""
-    if type(value).__name__ not in ("bool", "bool_"):
+    import numpy as np
+
+    if not isinstance(value, (bool, np.bool_)):
         raise TypeError(f"{name} must be True or False, got {value!r}")
     return bool(value)
 
@@ -52,7 +54,7 @@ def array(name, value, *, ndim, nonneg=False, positive=False, low=None, high=Non
     """A float array of ``ndim`` dimensions, finite, within the bounds; ``shape`` entries None match anything."""
     import numpy as np
 
-    what = {1: "a 1-D array", 2: "a 2-D array"}.get(ndim, f"a {ndim}-D array")
+    what = f"a {ndim}-D array"
     if value is None or isinstance(value, (str, bytes, dict, set)):
         raise TypeError(f"{name} must be {what} of finite numbers, got {_short(value)}")
     try:
@@ -87,7 +89,7 @@ def physical_memory() -> int:
 
     try:
         return int(os.sysconf("SC_PHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE"))
-    except (ValueError, OSError, AttributeError):  # pragma: no cover - not POSIX
+    except (ValueError, OSError, AttributeError):  # not POSIX
         return 2**40
 
 
