@@ -440,7 +440,7 @@ def within(observed, lower, upper) -> TestResult:
     )
 
 
-def combine(*results: TestResult, kind: str = "all") -> TestResult:
+def combine(*results: TestResult) -> TestResult:
     """Several tests of one claim: theory must agree in all, the rival be rejected in at least one.
 
     The family threshold already divides the claim's rate over each test's own

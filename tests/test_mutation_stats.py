@@ -714,3 +714,20 @@ def test_combine_rival_statistic_is_a_ratio_to_each_threshold():
     res = stats.combine(fp, z)
     assert res.rival_statistic == pytest.approx(10.0 / z.threshold, rel=1e-15)
     assert res.statistic == 0.0
+
+
+def test_decimal_agreement_rival_exactly_at_the_bound_is_not_rejected():
+    # a published value equal to its own tolerance (a fixed point of tol(p) = half unit (1 + 4u) +
+    # fp_tolerance(p), reached in a few float iterations) and a rival rounding to 0: the rival's
+    # statistic is exactly 1, inside the bound, so it is not rejected (rejection needs > 1)
+    p = 0.5
+    for _ in range(50):
+        tol = 0.5 * (1 + 4 * stats.UNIT_ROUNDOFF) + float(stats.fp_tolerance(p))
+        if tol == p:
+            break
+        p = tol
+    assert tol == p
+    res = stats.decimal_agreement([p], [p], [0.0], decimals=0, rival_name="r")
+    assert res.rival_statistic == 1.0 and not res.rival_rejected and res.agrees
+    nudged = stats.decimal_agreement([p], [np.nextafter(p, 1.0)], [0.0], decimals=0, rival_name="r")
+    assert nudged.rival_statistic > 1.0 and nudged.rival_rejected
