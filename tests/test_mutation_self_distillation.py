@@ -460,3 +460,165 @@ def test_constrained_rounds_against_the_plain_iteration():
 def test_more_error_messages_in_full(call, kind, message):
     with pytest.raises(kind, match=_exact(message)):
         call()
+
+
+# --------------------------------------------------------------------------- student multipliers where the evaluation matters
+
+def _mp_affine_student(d, ridge, alpha, step):
+    """b_step of the recursion b_0 = a, b_{t+1} = p + q b_t (p = a alpha, q = a (1 - alpha)), in mpmath.
+
+    The recursion is an affine map; its step-fold composition is built by repeated squaring
+    ((p, q) after (P, Q) is (p + q P, q Q)), exact algebra, so large steps cost log2(step) products.
+    """
+    import mpmath
+
+    d, ridge, alpha = mpmath.mpf(d), mpmath.mpf(ridge), mpmath.mpf(alpha)
+    a = d / (d + ridge)
+    P, Q = mpmath.mpf(0), mpmath.mpf(1)  # the identity map
+    p, q = a * alpha, a * (1 - alpha)
+    while step:
+        if step & 1:
+            P, Q = p + q * P, q * Q
+        p, q = p + q * p, q * q
+        step >>= 1
+    return P + Q * a
+
+
+@pytest.mark.parametrize("d,ridge,alpha,step", [
+    (0.5, 0.5, -1.0, 3),          # |r| = |1 - alpha| a = 1 exactly: G_t = t, b_t = 1/2 - t/2
+    (1e-12, 1.0, 0.0, 7),         # r = a ~ 1e-12: log|r| from log(a), not log1p(m) with m ~ -1
+    (0.1, 0.3, -3.0, 1),          # next to the split's pole alpha d + ridge = 0: the geometric form
+    (1e-4, 1e-12, 100.0, 3),      # |r| >> 1: the geometric form cancels, the split L + r^t C does not
+    (1.0, 1e-12, -1000.0, 7),
+    (1.0, 1e-6, -1000.0, 2),
+    (1e12, 1e-12, -1000.0, 7),
+    (4e-8, 6e-12, -3e-9, 5000),   # |r| just above 1 over many steps
+    (1e-300, 1.0, 1e308, 2),      # alpha G overflows: only the split is finite
+])
+def test_student_multipliers_choose_the_accurate_form_against_the_recursion(d, ridge, alpha, step):
+    """Documented accuracy 10 u (1 + |t log|r|| + sum |d log b / d log p|) against the recursion in mpmath,
+    at points where one of the two evaluations (geometric sum, split L + r^t C) loses many digits."""
+    import mpmath
+
+    with mpmath.workdps(90):
+        ref = _mp_affine_student(d, ridge, alpha, step)
+        cond = 0
+        h = mpmath.mpf(10) ** -30  # relative step of the central differences of log b
+        for k in range(3):
+            p = [mpmath.mpf(d), mpmath.mpf(ridge), mpmath.mpf(alpha)]
+            if p[k] == 0:
+                continue
+            up, dn = list(p), list(p)
+            up[k], dn[k] = p[k] * (1 + h), p[k] * (1 - h)
+            cond += abs((_mp_affine_student(*up, step) - _mp_affine_student(*dn, step)) / (2 * h * ref))
+        r = abs((1 - mpmath.mpf(alpha)) * mpmath.mpf(d) / (mpmath.mpf(d) + mpmath.mpf(ridge)))
+        tlogr = abs(step * mpmath.log(r))
+    tol = 10 * np.finfo(float).eps / 2 * (1 + float(tlogr) + float(cond))
+    with np.errstate(over="ignore"):  # alpha = 1e308: the discarded geometric form overflows
+        got = th.student_multipliers([d], ridge, alpha, step)
+    assert got.shape == (1,) and np.isfinite(got[0])
+    assert abs(got[0] - float(ref)) <= tol * abs(float(ref)), (got[0], float(ref), tol)
+
+
+# --------------------------------------------------------------------------- memory guards (their size estimates and messages)
+
+def _guard_message(names, n_bytes, values, limit):
+    return (f"{names} too large: {values} needs about {float(n_bytes) / 2**30:.3g} GiB of arrays, more than the "
+            f"{limit / 2**30:.3g} GiB of memory of this machine")
+
+
+def test_rbf_kernel_memory_guard_counts_three_point_difference_arrays(monkeypatch):
+    # x: 2 points, z: 5 points, 3 dimensions: the broadcast difference, its square and the kernel
+    # are budgeted as three 2 x 5 x 3 float64 arrays (8 bytes each)
+    x, z = np.zeros((2, 3)), np.ones((5, 3))
+    need = 3 * 8 * 2 * 5 * 3
+    monkeypatch.setattr(th._checks, "physical_memory", lambda: need)
+    np.testing.assert_array_equal(th.rbf_kernel(x, z, 1.0), np.full((2, 5), math.exp(-3.0)))
+    monkeypatch.setattr(th._checks, "physical_memory", lambda: need - 1)
+    with pytest.raises(ValueError, match=_exact(_guard_message("x and z", need, "2 x 5 points in 3 dimensions", need - 1))):
+        th.rbf_kernel(x, z, 1.0)
+
+
+def test_expected_risks_memory_guard_counts_the_risk_grid(monkeypatch):
+    # 2 alphas x (3 + 1) steps of float64 risks
+    need = 8 * 2 * (3 + 1)
+    args = (E2, C32, Y2, [1.0, 1.0, 1.0], 0.1, 0.1, [0.5, 1.5])
+    monkeypatch.setattr(th._checks, "physical_memory", lambda: need)
+    assert th.expected_risks(*args, 3).shape == (2, 4)
+    monkeypatch.setattr(th._checks, "physical_memory", lambda: need - 1)
+    with pytest.raises(ValueError, match=_exact(_guard_message("steps", need, "steps=3 (2 x (steps + 1) risks)", need - 1))):
+        th.expected_risks(*args, 3)
+
+
+# --------------------------------------------------------------------------- more exact messages and boundaries
+
+@pytest.mark.parametrize("call,kind,message", [
+    (lambda: th.rbf_kernel(None, [1.0], 1.0), TypeError, "x must be a 1-D or 2-D array of finite numbers, got None"),
+    (lambda: th.rbf_kernel([[1.0, 2.0], [3.0]], [1.0], 1.0), TypeError,
+     "x must be a 1-D or 2-D array of finite numbers, got [[1.0, 2.0], [3.0]]"),
+    (lambda: th.rbf_kernel([1.0], ["a"], 1.0), TypeError, "z must be a 1-D or 2-D array of finite numbers, got ['a']"),
+    # empty arrays are reported by their shape, like any other wrong shape
+    (lambda: th.distilled_fit(E2, [], 0.1, 0.5, 1), ValueError, "y must have shape (2,) like the Gram matrix gram, got (0,)"),
+    (lambda: th.expected_risk(E2, C32, Y2, [], 0.1, 0.1, 0.5, 1), ValueError,
+     "f_test must have shape (3,), one value per row of cross_gram, got (0,)"),
+    (lambda: th.constraint_ridge([1.0], [], 1, 0.1), ValueError, "coordinates must have the shape of eigenvalues (1,), got (0,)"),
+    # the ridge is checked before the cross-Gram matrix
+    (lambda: th.smoother(E2, -0.1, 0.5, 1, np.ones((3, 3))), ValueError, "ridge must be >= 0.0, got -0.1"),
+    (lambda: th.smoother(E2, -0.1, 0.5, 0, np.ones((3, 3))), ValueError, "ridge must be >= 0.0, got -0.1"),
+])
+def test_even_more_error_messages_in_full(call, kind, message):
+    with pytest.raises(kind, match=_exact(message)):
+        call()
+
+
+def test_gram_eigh_tolerances_at_their_exact_boundaries():
+    eps = np.finfo(float).eps
+    # asymmetry 8.5 n eps (n = 3, scale 1) is above the 8 n eps allowance
+    K = np.eye(3)
+    K[0, 1] = 8.5 * 3 * eps
+    with pytest.raises(ValueError, match=_exact("gram must be symmetric")):
+        th.gram_eigh(K)
+    # an eigenvalue of exactly -n eps scale is still rounding: clipped to 0
+    d, _ = th.gram_eigh(np.diag([1.0, -2 * eps]))
+    np.testing.assert_array_equal(d, [1.0, 0.0])
+    # the negativity floor grows with the matrix's scale: -n eps * 4 / 2 passes when the largest entry is 4
+    d, _ = th.gram_eigh(np.diag([4.0, -4 * eps]))
+    np.testing.assert_array_equal(d, [4.0, 0.0])
+
+
+# --------------------------------------------------------------------------- constraint form: brackets and accuracy
+
+def _one_direction_ridge(d, z, n, eps):
+    """Root of (c/(c + d))^2 z^2 = n eps: c = d s / (|z| - s), s = sqrt(n eps), in mpmath."""
+    import mpmath
+
+    with mpmath.workdps(50):
+        s = mpmath.sqrt(n * mpmath.mpf(eps))
+        return d * s / (abs(mpmath.mpf(z)) - s)
+
+
+@pytest.mark.parametrize("d,z,n,eps", [
+    (1.0, 1.0, 1, 1e-60),    # roots far below the first bracket [e^-50, e^50]
+    (1.0, 1.0, 1, 1e-150),
+    (1.0, 1.0, 1, 1e-200),
+    (0.25, -3.0, 1, 2.0),    # roots inside it
+    (1.0, 2.0, 1, 1.5),
+    (1e30, 1.0, 1, 0.5),     # a root above it: the upper end doubles
+])
+def test_constraint_ridge_to_brentq_accuracy(d, z, n, eps):
+    """brentq on log c stops within 4 eps |log c| (its rtol); evaluating the training error adds a few eps
+    (1 + c/d) to log c, the final exp one more: c is found to 4 eps (|log c| + 2 + c/d) relative."""
+    import mpmath
+
+    ref = _one_direction_ridge(d, z, n, eps)
+    c = th.constraint_ridge([d], [z], n, eps)
+    tol = 4 * np.finfo(float).eps * (abs(float(mpmath.log(ref))) + 2 + float(ref) / d)
+    assert abs(c - float(ref)) <= tol * float(ref), (c, float(ref), tol)
+
+
+def test_constrained_rounds_stop_after_a_thousand_rounds_by_default():
+    # one direction: each round removes a residual of norm exactly sqrt(n eps) = 1, so ||y_t|| = 1000.5 - t
+    # and the constraint is first met by f = 0 at round 1000, one past the default cap (rounds 0 .. 999)
+    capped = th.constrained_rounds([1.0], [1000.5], 1, 1.0)
+    assert capped.collapse_round is None and len(capped.ridges) == 1000
+    assert th.constrained_rounds([1.0], [1000.5], 1, 1.0, max_rounds=1001).collapse_round == 1000
