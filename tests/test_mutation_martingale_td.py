@@ -3,9 +3,12 @@ boundaries of the argument checks; fast cases only (no simulation)."""
 
 import math
 import re
+import warnings
 
+import mpmath
 import numpy as np
 import pytest
+import sympy as sp
 
 from theory import martingale_td as mt
 
@@ -177,3 +180,441 @@ def test_moment_degree_limit_message():
     with pytest.raises(ValueError, match=_exact(
             "degree must be an integer in [0, 100] (exact moments of higher degree are too large to build), got 101")):
         mt.moments(P, 101)
+
+
+# ---------------------------------------------------------------- further messages, conversions and boundaries
+
+_SPECTRAL = ("the infinite-horizon discrete scheme diverges: {what} has spectral radius {rho:.6g} >= 1 (the discounted "
+             "moments of the discrete chain grow; take a smaller dt, a larger discount or lower-degree features)")
+_DIVERGES = "the infinite-horizon integral diverges: the moments grow at rate {rate} >= the discount rate"
+
+
+def _euler_radius(a, b1, dt, degree):
+    """max_{n <= degree} |a E[X_1^n | X_0 = y]'s y^n coefficient| for additive noise: a |1 + b1 dt|^n."""
+    return max(abs(a) * abs(1.0 + b1 * dt) ** n for n in range(degree + 1))
+
+
+MORE_CASES = [
+    # the rewards are checked (and named) before any solver runs
+    (lambda: mt.solve(mt.Problem("0", "1", "sin(x)", 0, 0.1, 1.0, 0.0), ["x"], "ml"),
+     "running_reward must be a polynomial in x with coefficients polynomial in t for the exact solvers, got sin(x)"),
+    (lambda: mt.solve(mt.Problem("0", "1", "x*exp(t)", 0, 0.1, 1.0, 0.0), ["x"], "ml"),
+     "running_reward must be a polynomial in x with coefficients polynomial in t for the exact solvers, got x*exp(t)"),
+    (lambda: mt.value_function(mt.Problem("0", "1", "x", "exp(x)", 0.1, 1.0, 0.0)),
+     "terminal_reward must be a polynomial in x with coefficients polynomial in t for the exact solvers, got exp(x)"),
+    (lambda: mt.value_function(mt.Problem("exp(x)", "1", "x", 0, 0.1, 1.0, 0.0)),
+     "drift must be affine in x with constant coefficients for the exact solvers, got exp(x)"),
+    (lambda: mt.Problem("oo", "1", "x", 0, 0.1, 1.0, 0.0), "drift must be finite, got oo"),
+    (lambda: mt.Problem("-oo", "1", "x", 0, 0.1, 1.0, 0.0), "drift must be finite, got -oo"),
+    (lambda: mt.Problem("0", "nan", "x", 0, 0.1, 1.0, 0.0), "diffusion must be finite, got nan"),
+    (lambda: mt.default_truncation(0.0), "discount must be > 0.0, got 0.0"),
+    (lambda: mt.default_truncation(-1.0), "discount must be > 0.0, got -1.0"),
+    (lambda: mt.convergence_rate(P, ["x"], "ml", ks=()), "ks must hold at least 2 distinct integers >= 1, got []"),
+    (lambda: mt.convergence_rate(P, ["x"], "ml", ks=(10**6, 10**6)),
+     "ks must hold at least 2 distinct integers >= 1, got [1000000, 1000000]"),
+    # theta ~ 1e6: rounding errors ~1e-9 of theta_K are "equal to the limit" relative to |theta| (1e-13 * 1e6)
+    (lambda: mt.convergence_rate(P, ["x/10**6", "t*x/10**6"], "ml"),
+     "theta_K equals the limit to rounding for some K in ks: there is no rate to fit"),
+    (lambda: mt.convergence_rate(P, ["x"], "ml", ks=(4, 2 * 10**6)),
+     "ks must hold step counts in [1, 1e+06] (the exact K-step solver's limit), got 2000000"),
+    # spectral radii: e^{-a beta dt} (1 + b1 dt)^n over the moments each series uses (Euler, additive noise)
+    (lambda: mt.solve(OU, ["1", "x"], "td0", dt=1.5),  # S1: test degree + feature degree = 2... reward 2: 1 + 2
+     _SPECTRAL.format(what="e^{-beta dt} P", rho=_euler_radius(math.exp(-0.5 * 1.5), -2.0, 1.5, 3))),
+    (lambda: mt.solve(OU, ["x"], "mstd", dt=2.0),  # S2: max(2 * 1, 1 + 2) = 3
+     _SPECTRAL.format(what="e^{-2 beta dt} P", rho=_euler_radius(math.exp(-2 * 0.5 * 2.0), -2.0, 2.0, 3))),
+    (lambda: mt.solve(OU, ["x"], "ml", dt=1.3),  # a radius in [1, 2)
+     _SPECTRAL.format(what="e^{-2 beta dt} P", rho=_euler_radius(math.exp(-2 * 0.5 * 1.3), -2.0, 1.3, 3))),
+    (lambda: mt.solve(OU, ["x"], "ml", dt=1e-20),  # e^{-beta dt} rounds to 1: radius exactly 1
+     _SPECTRAL.format(what="e^{-2 beta dt} P", rho=1.0)),
+    # ml's discrete value v = r dt + e^{-beta dt} v P diverges while the e^{-2 beta dt} series converges
+    (lambda: mt.solve(mt.Problem("x", "0", "x**2", 0, 1.0, math.inf, 1.0), ["1"], "ml", dt=1.0),
+     _SPECTRAL.format(what="e^{-beta dt} P (the discrete value)", rho=_euler_radius(math.exp(-1.0), 1.0, 1.0, 2))),
+    # continuous time: E[X_t^2] = x0^2 e^{2t} (no noise) against e^{-2 beta t}: rates 2 - 2 beta
+    (lambda: mt.solve(mt.Problem("x", "0", "1", 0, 1.0, math.inf, 1.0), ["x"], "ml"), _DIVERGES.format(rate=0.0)),
+    (lambda: mt.solve(mt.Problem("x", "0", "1", 0, 0.75, math.inf, 1.0), ["x"], "ml"), _DIVERGES.format(rate=0.5)),
+]
+
+
+@pytest.mark.parametrize("call,message", MORE_CASES, ids=[m[:60] for _, m in MORE_CASES])
+def test_more_error_messages(call, message):
+    with pytest.raises(ValueError, match=_exact(message)):
+        call()
+
+
+def test_overflow_is_one_clear_error_without_numpy_warnings():
+    """The running sums overflow (A finite, b infinite; or both NaN): a ValueError and no RuntimeWarning."""
+    msg = ("horizon={T:g}: the 'ml' linear system overflows double precision (the discounted moments e^(-beta t) "
+           "E[X_t^n] of the features' degree exceed 1e308 within the horizon); supported: horizons and discounts for "
+           "which they stay below 1e308 (a shorter horizon, a larger discount or lower-degree features)")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        # r = 1e308: the discrete value v = sum r dt overflows, A = sum dt = 4 does not
+        with pytest.raises(ValueError, match=_exact(msg.format(T=4.0))):
+            mt.linear_system(mt.Problem("0", "1", "10**308", 0, 0.0, 4.0, 0.0), ["1"], "ml", steps=4)
+        with pytest.raises(ValueError, match=_exact(msg.format(T=40.0))):
+            mt.linear_system(mt.Problem("5*x", "1", "x**4", 0, 0.0, 40.0, 1.0), ["x**4"], "ml", steps=50)
+
+
+def test_parsing_keeps_exact_constants_and_identifies_foreign_symbols():
+    # a string is parsed with rational=True: 2**0.5 is sqrt(2), not a 15-digit float
+    assert mt.Problem("2**0.5*x", "1", "x", 0, 0.0, 1.0, 0.0).drift == sp.sqrt(2) * mt.x
+    # a plain sympy symbol named t (not real) is the module's t, one named x the module's x
+    ft, fx = sp.Symbol("t"), sp.Symbol("x")
+    q = mt.Problem("0", "1", ft * fx, 0, 0.0, 1.0, 0.0)
+    assert q.running_reward == mt.t * mt.x
+    # a float becomes an exact rational (not a recognised constant such as sqrt(2))
+    d = mt.Problem(math.sqrt(2), "1", "x", 0, 0.0, 1.0, 0.0).drift
+    assert d.is_Rational and abs(float(d) - math.sqrt(2)) <= 1e-13  # 15 significant digits kept
+    # an integer horizon is stored as a float
+    assert type(mt.Problem("0", "1", "x", 0, 0.0, 2, 0.0).horizon) is float
+
+
+def test_value_function_closed_forms_beyond_the_theory_tests():
+    s = sp.Symbol("s", positive=True)
+    # infinite horizon with b0 != 0: J = int_0^inf e^{-s} E[X_s | X_0 = x] ds, E[X_s] = 1 + (x - 1) e^{-s}
+    J = mt.value_function(mt.Problem("1 - x", "1/2", "x", 0, 1.0, math.inf, 0.0))
+    assert sp.simplify(J - sp.integrate(sp.exp(-s) * (1 + (mt.x - 1) * sp.exp(-s)), (s, 0, sp.oo))) == 0
+    # T = 2, beta = 1/2, h = x^2, Brownian motion: J = e^{-beta (T - t)} (x^2 + T - t)
+    J = mt.value_function(mt.Problem("0", "1", 0, "x**2", 0.5, 2.0, 0.0))
+    half = sp.Rational(1, 2)
+    assert sp.simplify(J - sp.exp(-half * (2 - mt.t)) * (mt.x**2 + 2 - mt.t)) == 0
+    # float horizon and discount (not binary fractions) enter as the rationals sympy makes of them
+    # (nsimplify(..., rational=True), the module's documented conversion), consistently everywhere
+    Pf = mt.Problem("0", "1", "x", "x", math.sqrt(2) / 2, math.sqrt(2), math.sqrt(2))
+    J = mt.value_function(Pf)
+    assert mt.feynman_kac_residual(Pf, J) == 0
+    assert sp.simplify(J.subs(mt.t, sp.nsimplify(Pf.horizon, rational=True)) - mt.x) == 0
+    m1 = mt.moments(Pf, 1)[1]  # E[X_t] = x0 for Brownian motion
+    assert m1.is_Rational and m1 == sp.nsimplify(Pf.x0, rational=True)
+
+
+def test_moments_accepts_the_largest_degree():
+    m = mt.moments(mt.Problem("0", "0", 0, 0, 0.0, 1.0, 1.0), mt.MAX_DEGREE)  # no motion: E[X^n] = 1
+    assert m == [1] * (mt.MAX_DEGREE + 1)
+
+
+def test_solve_edge_cases_of_the_singularity_check():
+    # A = int_0^1 1 dt = 1.0 exactly (largest singular value 1 is not singular): theta = int_0^1 E J(t, X_t) dt
+    # with J = x (1 - t), E X_t = 1/2: 1/4
+    th = mt.solve(P, ["1"], "ml")
+    assert abs(th[0] - 0.25) <= 4 * np.finfo(float).eps
+    # nearly dependent features with a large Gram matrix: Brownian motion, E[X_t^2] = 1/4 + t, so
+    # A_ij = int_0^1 c_i(t) c_j(t) (1/4 + t) dt for features c(t) x; its condition number (exact, mpmath) is
+    # beyond 1e12 although the smallest singular value is far above 1e-12 (relative, not absolute, threshold)
+    eps = sp.Rational(1, 10**4)
+    cs = [100 + 0 * mt.t, 100 + eps * mt.t]
+    G = sp.Matrix(2, 2, lambda i, j: sp.integrate(cs[i] * cs[j] * (sp.Rational(1, 4) + mt.t), (mt.t, 0, 1)))
+    with mpmath.workdps(40):
+        ev = sorted(abs(v) for v in mpmath.eig(mpmath.matrix(G.evalf(40).tolist()))[0])
+    assert ev[1] / ev[0] > 1e12 and ev[0] > 1e-12
+    with pytest.raises(ValueError, match="^" + re.escape(
+            "method 'ml' (continuous-time): the features are linearly dependent under the weighted L2 norm; "
+            "condition number ")):
+        mt.solve(P, ["100*x", "100*x + t*x/10**4"], "ml")
+    # three features, one repeated: the reported condition number is sv_max / sv_min (>= the 1e12 threshold)
+    with pytest.raises(ValueError) as err:
+        mt.solve(P, ["x", "2*x", "t*x"], "ml")
+    assert float(str(err.value).rsplit(" ", 1)[1]) >= 1e12
+
+
+def test_convergence_fit_statistics_and_arguments():
+    """theta_K, errors and the slope's standard error against solve() and scipy's linregress."""
+    from scipy.stats import linregress
+    cases = [(R, ["1", "x"], "gtd", ["1", "x", "x**2", "t"], "euler"),
+             (mt.Problem("1 - 2*x", "1/2", "x**2", "x", 0.2, 1.0, 0.3), ["1", "x"], "td0", None, "exact")]
+    for (prob, feats, method, tests, tr), ks in zip(cases, [(8, 16, 32), (8, 16, 32, 64)]):  # 1 and 2 dof
+        fit = mt.convergence_rate(prob, feats, method, ks=ks, test_functions=tests, transition=tr)
+        limit = mt.solve(prob, feats, method, test_functions=tests, transition=tr)
+        thetas = np.array([mt.solve(prob, feats, method, k, test_functions=tests, transition=tr) for k in ks])
+        np.testing.assert_array_equal(fit.theta_limit, limit)
+        np.testing.assert_array_equal(fit.thetas, thetas)
+        errors = np.array([math.sqrt(sum((a - b) ** 2 for a, b in zip(th, limit))) for th in thetas])
+        np.testing.assert_allclose(fit.errors, errors, rtol=4 * np.finfo(float).eps)
+        lx, ly = np.log(prob.horizon / np.array(ks)), np.log(errors)
+        reg = linregress(lx, ly)
+        # both are a 3-point least-squares fit: the slope agrees to a few ulps; the standard error comes from
+        # residuals that cancel |log error| down to |resid|, so its rounding is amplified by that ratio
+        u = np.finfo(float).eps
+        resid = ly - (reg.intercept + reg.slope * lx)
+        cancel = np.max(np.abs(ly)) / math.sqrt(np.mean(resid**2))
+        assert abs(fit.order - reg.slope) <= 64 * u * abs(reg.slope)
+        assert abs(fit.order_stderr - reg.stderr) <= 64 * u * cancel * reg.stderr
+
+
+# ---------------------------------------------------------------- linear systems against deterministic paths
+# Without noise (diffusion 0) X_t solves an ODE and every expectation is a plain function of t: the normal
+# equations and conditions of the module docstring become integrals along the path, done here by composite
+# Gauss-Legendre quadrature (exact to rounding for these analytic integrands), independently of the module's
+# exponential-polynomial machinery.
+
+
+def _gl_nodes(a, b, panels, order=20):
+    z, w = np.polynomial.legendre.leggauss(order)
+    edges = np.linspace(a, b, panels + 1)
+    h = np.diff(edges)[:, None] / 2
+    return ((edges[:-1, None] + h * (z + 1)).ravel(), (h * w).ravel())
+
+
+def _path_reference(b0, b1, x0, beta, T, r, h, feats, tests, method, lam=None):
+    """(A, b) of ``method`` for dX = (b0 + b1 X) dt, X_0 = x0, and an error scale (sums of |terms|)."""
+    finite = T != math.inf
+    L = T if finite else 60.0 / beta  # e^{-beta L} = e^{-60}: the neglected tail is below rounding
+    panels = 4 if finite else 60
+    X = lambda s: (x0 + b0 / b1) * np.exp(b1 * s) - b0 / b1
+    fn = lambda e: sp.lambdify((mt.t, mt.x), sp.sympify(e, locals={"t": mt.t, "x": mt.x}), "numpy")
+    ev = lambda f, s: np.broadcast_to(f(s, X(s)), np.shape(s)).astype(float)
+    F, S, rf, hf = [fn(e) for e in feats], [fn(e) for e in tests], fn(r), fn(h)
+    s, w = _gl_nodes(0.0, L, panels)
+    z, wz = _gl_nodes(0.0, 1.0, panels)
+    # inner integrals at every outer node: J(s) = int_s^L e^{-beta (u - s)} r + e^{-beta (T - s)} h(X_T),
+    # xi(s) = int_0^s lam^{s - u} psi(u) du (substitution u = s + (L - s) z, resp. u = s z)
+    U = s[:, None] + (L - s)[:, None] * z[None]
+    J = ((L - s)[:, None] * wz * np.exp(-beta * (U - s[:, None])) * ev(rf, U)).sum(1)
+    hT = float(ev(hf, np.array(T))) if finite else 0.0
+    if finite:
+        J = J + np.exp(-beta * (T - s)) * hT
+    V = s[:, None] * z[None]
+    ph = [ev(f, s) for f in F]
+    # d/ds phi(s, X_s) = phi_t + (b0 + b1 X) phi_x
+    dF = [fn(sp.diff(sp.sympify(e, locals={"t": mt.t, "x": mt.x}), mt.t)
+             + (b0 + b1 * mt.x) * sp.diff(sp.sympify(e, locals={"t": mt.t, "x": mt.x}), mt.x)) for e in feats]
+    dph = [ev(f, s) for f in dF]
+    if method == "td_lambda":
+        W = [(s[:, None] * wz * lam ** (s[:, None] - V) * ev(g, V)).sum(1) for g in S]
+        WT = [float((T * wz * lam ** (T - T * z) * ev(g, T * z)).sum()) if finite else 0.0 for g in S]
+    else:
+        W = [ev(g, s) for g in S]
+        WT = [float(ev(g, np.array(T))) if finite else 0.0 for g in S]
+    phT = [float(ev(f, np.array(T))) if finite else 0.0 for f in F]
+    n, m = len(F), len(S)
+    A, b, scA, scb = np.zeros((m, n)), np.zeros(m), np.zeros((m, n)), np.zeros(m)
+    eT, e2T = (math.exp(-beta * T), math.exp(-2 * beta * T)) if finite else (0.0, 0.0)
+    for i in range(m):
+        for j in range(n):
+            if method == "ml":
+                terms, end = w * np.exp(-2 * beta * s) * ph[i] * ph[j], 0.0
+            elif method == "mstd":  # no quadratic variation: only the terminal mismatch
+                terms, end = np.zeros(1), e2T * phT[i] * phT[j]
+            else:  # -(int xi d(e^{-beta s} phi_j) - e^{-beta T} xi_T phi_j(T))
+                terms, end = -w * W[i] * np.exp(-beta * s) * (dph[j] - beta * ph[j]), eT * WT[i] * phT[j]
+            A[i, j], scA[i, j] = terms.sum() + end, np.abs(terms).sum() + abs(end)
+        if method == "ml":
+            terms, end = w * np.exp(-2 * beta * s) * ph[i] * J, 0.0
+        elif method == "mstd":
+            terms, end = np.zeros(1), e2T * phT[i] * hT
+        else:
+            terms, end = w * W[i] * np.exp(-beta * s) * ev(rf, s), eT * WT[i] * hT
+        b[i], scb[i] = terms.sum() + end, np.abs(terms).sum() + abs(end)
+    return A, b, scA, scb
+
+
+@pytest.mark.parametrize("finite", [True, False])
+def test_continuous_linear_systems_along_a_deterministic_path(finite):
+    """Every method's (A, b) itself (not only theta: a common factor or sign would cancel in theta)."""
+    from paper_checks.stats import fp_tolerance
+    if finite:  # T != 1 and beta T != beta / T; float beta, T enter as the rationals sympy makes of them
+        b0, b1, x0, beta, T, r, h = 0.5, -1.0, 1.5, math.sqrt(2) / 4, math.sqrt(2), "x**2 + t*x", "x"
+        feats, tests = ["1", "x", "t*x"], ["1", "x", "x**2", "t"]
+    else:
+        b0, b1, x0, beta, T, r, h = 0.0, -1.0, 1.5, 0.5, math.inf, "x**2 + x", "0"
+        feats, tests = ["1", "x"], ["1", "x", "x**2"]
+    prob = mt.Problem(f"{b0} + {b1}*x", "0", r, h, beta, T, x0)
+    beta_r = float(sp.nsimplify(beta, rational=True))
+    T_r = float(sp.nsimplify(T, rational=True)) if finite else T
+    nodes = 4 * 20 * (1 + 20) if finite else 60 * 20 * (1 + 20)  # terms summed (outer nodes times inner ones)
+    for method in ("ml", "mstd", "td0", "td_lambda", "gtd"):
+        if method == "mstd" and not finite:
+            continue  # no noise and no terminal term: A = 0
+        te = tests if method == "gtd" else feats
+        A, b, scA, scb = _path_reference(b0, b1, x0, beta_r, T_r, r, h, feats, te, method, lam=0.4)
+        A2, b2 = mt.linear_system(prob, feats, method, lam=0.4 if method == "td_lambda" else None,
+                                  test_functions=tests if method == "gtd" else None)
+        assert np.all(np.abs(A2 - A) <= fp_tolerance(scA, dimension=nodes)), method
+        assert np.all(np.abs(b2 - b) <= fp_tolerance(scb, dimension=nodes)), method
+
+
+def test_float_discount_and_horizon_enter_as_rationals_in_continuous_time():
+    """mstd without noise: A = e^{-2 beta T} X_T^{i+j}, b = e^{-2 beta T} X_T^i h(X_T), X_T = 1/2 + e^{-T}, in
+    mpmath with beta and T the rationals nsimplify(., rational=True) makes of the floats: the 40-digit closed
+    forms round to the same doubles (one rounding each)."""
+    from paper_checks.stats import fp_tolerance
+    beta, T = math.sqrt(2) / 4, math.sqrt(2)
+    prob = mt.Problem("1/2 - x", "0", 0, "x", beta, T, 1.5)
+    A, b = mt.linear_system(prob, ["1", "x"], "mstd")
+    with mpmath.workdps(50):
+        bt, Tt = (mpmath.mpf(sp.Rational(sp.nsimplify(v, rational=True)).p) / sp.Rational(sp.nsimplify(
+            v, rational=True)).q for v in (beta, T))
+        XT = mpmath.mpf(1) / 2 + mpmath.exp(-Tt)
+        e = mpmath.exp(-2 * bt * Tt)
+        refA = np.array([[float(e * XT ** (i + j)) for j in range(2)] for i in range(2)])
+        refb = np.array([float(e * XT ** (i + 1)) for i in range(2)])
+    assert np.all(np.abs(A - refA) <= fp_tolerance(refA))
+    assert np.all(np.abs(b - refb) <= fp_tolerance(refb))
+
+
+# ---------------------------------------------------------------- finite-horizon discrete systems, exact quadrature
+# The K-step chain is a polynomial in K independent standard normals (linear in each); tensor Gauss-Hermite
+# quadrature with 6 nodes per step integrates every polynomial of degree <= 11 in each normal exactly, so these
+# are the exact expectations of the per-path sums (the brute-force Monte Carlo of the theory tests, without noise).
+
+
+def _gh_systems(prob, feats, K, lam, transition, tests=None):
+    b0, b1, s0, s1 = (float(v) for v in mt._dynamics(prob))
+    T, beta = prob.horizon, prob.discount
+    dt = T / K
+    z1, w1 = np.polynomial.hermite_e.hermegauss(6)
+    w1 = w1 / w1.sum()
+    Zs = np.array(np.meshgrid(*[z1] * K, indexing="ij")).reshape(K, -1)
+    wt = np.prod(np.array(np.meshgrid(*[w1] * K, indexing="ij")).reshape(K, -1), axis=0)
+    X = np.empty((K + 1, wt.size))
+    X[0] = prob.x0
+    for k in range(K):
+        if transition == "euler":
+            X[k + 1] = X[k] + (b0 + b1 * X[k]) * dt + (s0 + s1 * X[k]) * math.sqrt(dt) * Zs[k]
+        elif b1 == 0.0:
+            X[k + 1] = X[k] + b0 * dt + s0 * math.sqrt(dt) * Zs[k]
+        else:
+            X[k + 1] = X[k] * math.exp(b1 * dt) + b0 * math.expm1(b1 * dt) / b1 + \
+                s0 * math.sqrt(math.expm1(2 * b1 * dt) / (2 * b1)) * Zs[k]
+    tk = np.arange(K + 1) * dt
+    disc = np.exp(-beta * tk)
+    fn = lambda e: (lambda g: lambda tt, xx: np.broadcast_to(g(tt, xx), np.shape(xx)).astype(float))(
+        sp.lambdify((mt.t, mt.x), sp.sympify(e, locals={"t": mt.t, "x": mt.x})))
+    tests = feats if tests is None else tests
+    phi = np.array([[fn(e)(tk[k], X[k]) for k in range(K + 1)] for e in feats])  # (n, K+1, nodes)
+    psi_t = np.array([[fn(e)(tk[k], X[k]) for k in range(K + 1)] for e in tests])
+    rk = np.array([fn(prob.running_reward)(tk[k], X[k]) for k in range(K + 1)])
+    hK = fn(prob.terminal_reward)(T, X[K])
+    n = len(feats)
+    dlt = np.empty((n, K, wt.size))  # d delta_k / d theta
+    rho = np.empty((K, wt.size))
+    for k in range(K):
+        last = k == K - 1
+        dlt[:, k] = (0.0 if last else disc[k + 1] * phi[:, k + 1]) - disc[k] * phi[:, k]
+        rho[k] = disc[k] * rk[k] * dt + (disc[K] * hK if last else 0.0)
+    G = np.empty((K, wt.size))
+    acc = hK
+    for k in range(K - 1, -1, -1):
+        acc = rk[k] * dt + math.exp(-beta * dt) * acc
+        G[k] = acc
+    xi = np.empty((len(tests), K, wt.size))
+    tr = np.zeros((len(tests), wt.size))
+    for k in range(K):
+        tr = (lam**dt if lam else 0.0) * tr + psi_t[:, k] * dt
+        xi[:, k] = tr
+    w = disc[:K] ** 2 * dt
+    E = lambda a: a @ wt
+    return {
+        "ml": (E(np.einsum("k,ikp,jkp->ijp", w, phi[:, :K], phi[:, :K])), E(np.einsum("k,ikp,kp->ip", w, phi[:, :K], G))),
+        "mstd": (E(np.einsum("ikp,jkp->ijp", dlt, dlt)), -E(np.einsum("ikp,kp->ip", dlt, rho))),
+        "td0": (-E(np.einsum("ikp,jkp->ijp", psi_t[:, :K], dlt)), E(np.einsum("ikp,kp->ip", psi_t[:, :K], rho))),
+        "td_lambda": (-E(np.einsum("ikp,jkp->ijp", xi, dlt)), E(np.einsum("ikp,kp->ip", xi, rho))),
+    }
+
+
+@pytest.mark.parametrize("prob,feats,tests,transition", [
+    # multiplicative noise, cubic and time-dependent features: moments up to degree 6 (E[Z^6] = 15)
+    (R, ["1", "x", "t*x**2", "x**3"], ["1", "x", "t*x", "x**2", "x**3"], "euler"),
+    # terminal reward of higher degree than features and running reward
+    (mt.Problem("1 - 2*x", "1/2", "t", "x**4", 0.2, 1.5, 0.3), ["1", "t*x"], ["1", "x", "x**2"], "exact"),
+    # exact transition of Brownian motion with drift (b1 = 0)
+    (mt.Problem("3/4", "1/2", "x**2", "x", 0.2, 1.5, 0.3), ["1", "x", "t"], ["1", "x", "t", "x**2"], "exact"),
+])
+def test_discrete_linear_systems_match_gauss_hermite_expectations(prob, feats, tests, transition):
+    from paper_checks.stats import fp_tolerance
+    K, lam = 3, 0.4
+    ref = _gh_systems(prob, feats, K, lam, transition)
+    gtd = _gh_systems(prob, feats, K, lam, transition, tests=tests)["td0"]
+    for method in ("ml", "mstd", "td0", "td_lambda", "gtd"):
+        A, b = mt.linear_system(prob, feats, method, steps=K, lam=lam if method == "td_lambda" else None,
+                                transition=transition, test_functions=tests if method == "gtd" else None)
+        Ar, br = gtd if method == "gtd" else ref[method]
+        # sums over 6^K nodes of terms of the size of the largest entry (products of K + 1 factors)
+        scale = max(np.abs(Ar).max(), np.abs(br).max())
+        tol = fp_tolerance(scale, dimension=6**K, repetitions=K + 1)
+        assert np.all(np.abs(A - Ar) <= tol), method
+        assert np.all(np.abs(b - br) <= tol), method
+
+
+# ---------------------------------------------------------------- infinite-horizon discrete systems without noise
+
+
+def _path_sums_infinite(prob, feats, tests, dt, lam):
+    """The infinite sums of every method along the deterministic Euler path X_{k+1} = X_k + b(X_k) dt (no
+    noise), truncated where e^{-beta k dt} < e^{-60}; returns (A, b) and the sums of |terms| per entry."""
+    b0, b1, s0, s1 = (float(v) for v in mt._dynamics(prob))
+    assert s0 == s1 == 0.0
+    beta = prob.discount
+    K = math.ceil(60.0 / (beta * dt))
+    X = np.empty(K + 2)
+    X[0] = prob.x0
+    for k in range(K + 1):
+        X[k + 1] = X[k] + (b0 + b1 * X[k]) * dt
+    fn = lambda e: (lambda g: lambda xx: np.broadcast_to(g(xx), np.shape(xx)).astype(float))(
+        sp.lambdify(mt.x, sp.sympify(e, locals={"x": mt.x})))
+    e = np.exp(-beta * dt * np.arange(K + 2))
+    ph = np.array([fn(f)(X) for f in feats])
+    ps = np.array([fn(f)(X) for f in tests])
+    r = fn(prob.running_reward)(X)
+    dlt = e[1:] * ph[:, 1:] - e[:-1] * ph[:, :-1]  # (n, K + 1): d delta_k / d theta
+    rho = e[:-1] * r[:-1] * dt
+    G = np.empty(K + 1)  # G_k = sum_{j >= k} e^{-beta (j - k) dt} r_j dt (the tail beyond K is below e^{-60})
+    acc = 0.0
+    for k in range(K, -1, -1):
+        acc = r[k] * dt + math.exp(-beta * dt) * acc
+        G[k] = acc
+    xi = np.empty((len(tests), K + 1))
+    tr = np.zeros(len(tests))
+    for k in range(K + 1):
+        tr = lam**dt * tr + ps[:, k] * dt
+        xi[:, k] = tr
+    w = e[:-1] ** 2 * dt
+    terms = {
+        "ml": (w * ph[:, None, :-1] * ph[None, :, :-1], w * ph[:, :-1] * G),
+        "mstd": (dlt[:, None] * dlt[None], -dlt * rho),
+        "td0": (-ps[:, None, :-1] * dlt[None], ps[:, :-1] * rho),
+        "td_lambda": (-xi[:, None] * dlt[None], xi * rho),
+    }
+    return {m: (a.sum(-1), c.sum(-1), np.abs(a).sum(-1), np.abs(c).sum(-1)) for m, (a, c) in terms.items()}, K
+
+
+@pytest.mark.parametrize("reward,feats,tests", [
+    ("1", ["x"], ["x"]),                        # feature degree 1, reward degree 0
+    ("x**3", ["x"], ["x"]),                     # reward degree above the features'
+    ("x**3", ["1"], ["1"]),                     # ... and above twice the features' plus 2
+    ("1", ["x**3"], ["1"]),                     # gtd: features of higher degree than the test functions
+    ("1", ["1"], ["1", "x**3"]),                # gtd: test functions of higher degree than features
+])
+def test_infinite_discrete_linear_systems_along_a_deterministic_path(reward, feats, tests):
+    from paper_checks.stats import fp_tolerance
+    prob = mt.Problem("1/2 - x", "0", reward, 0, 0.5, math.inf, 1.5)
+    dt, lam = 0.25, 0.4
+    same = tests == feats
+    ref, K = _path_sums_infinite(prob, feats, tests if not same else feats, dt, lam)
+    methods = ("ml", "mstd", "td0", "td_lambda") if same else ("gtd",)
+    for method in methods:
+        A, b = mt.linear_system(prob, feats, method, dt=dt, lam=lam if method == "td_lambda" else None,
+                                test_functions=None if same else tests)
+        Ar, br, sa, sb = ref["td0" if method == "gtd" else method]
+        assert np.all(np.abs(A - Ar) <= fp_tolerance(sa, dimension=K)), method
+        assert np.all(np.abs(b - br) <= fp_tolerance(sb, dimension=K)), method
+
+
+def test_large_but_representable_inputs_and_irrational_constants():
+    """Inputs whose needed moments stay far below 1e308 give finite systems (no spurious overflow error)."""
+    # drift 1e104, feature 1, r = 1, beta = 0, K = 2 (dt = 1/2): delta_0 = r dt, delta_1 = -theta + r dt, so
+    # sum_k E[delta_k] = 1 - theta: A = 1, b = 1 (E[X^2] ~ 1e207 is representable, E[X^3] would not be)
+    A, b = mt.linear_system(mt.Problem("10**104", "1", "1", 0, 0.0, 1.0, 0.0), ["1"], "td0", steps=2)
+    assert A.tolist() == [[1.0]] and b.tolist() == [1.0]
+    # x0 = 1e70: features of degree 1 need E[X^n] up to n = 4 (1e280); the system matches exact quadrature
+    from paper_checks.stats import fp_tolerance
+    prob = mt.Problem("-x", "1", "x", 0, 0.0, 1.0, 1e70)
+    A, b = mt.linear_system(prob, ["1", "x"], "td0", steps=2)
+    Ar, br = _gh_systems(prob, ["1", "x"], 2, None, "euler")["td0"]
+    scale = max(np.abs(Ar).max(), np.abs(br).max())
+    assert np.all(np.abs(A - Ar) <= fp_tolerance(scale, dimension=6**2, repetitions=3))
+    assert np.all(np.abs(b - br) <= fp_tolerance(scale, dimension=6**2, repetitions=3))
+    # a constant drift pi^2 (a sympy polynomial of degree 2 in the generator pi, degree 0 in x) is affine:
+    # J = E int_t^1 X_s ds = x (1 - t) + pi^2 (1 - t)^2 / 2 for Brownian motion with that drift
+    J = mt.value_function(mt.Problem("pi**2", "1", "x", 0, 0.0, 1.0, 0.0))
+    assert sp.simplify(J - (mt.x * (1 - mt.t) + sp.pi**2 * (1 - mt.t) ** 2 / 2)) == 0

@@ -303,7 +303,7 @@ def test_mixup_roots_to_full_precision_against_mpmath():
     for mix, lam in ((0.8, 0.1), (0.3, 0.02)):
         g = mpmath.findroot(lambda v: mpmath.tanh(v) - (2 * mpmath.mpf(mix) - 1) + lam * v, 0.5)
         a, b = nc.mixup_optimal_feature(2, lam, mix)
-        assert a - b == pytest.approx(float(g), rel=8 * np.finfo(float).eps)
+        assert a - b == pytest.approx(float(g), rel=8 * np.finfo(float).eps, abs=0)
     # same class: d/da [log(e^a + (K-1) e^{o a}) - a + lam a^2 / 2] = 0 with o = -1/(K-1)
     for K, lam in ((3, 0.1), (5, 0.01)):
         o = mpmath.mpf(-1) / (K - 1)
@@ -312,7 +312,7 @@ def test_mixup_roots_to_full_precision_against_mpmath():
             num = mpmath.exp(v) + (K - 1) * o * mpmath.exp(o * v)
             return num / (mpmath.exp(v) + (K - 1) * mpmath.exp(o * v)) - 1 + lam * v
         root = mpmath.findroot(eq, 1.0)
-        assert nc.mixup_same_class_scale(K, lam) == pytest.approx(float(root), rel=8 * np.finfo(float).eps)
+        assert nc.mixup_same_class_scale(K, lam) == pytest.approx(float(root), rel=8 * np.finfo(float).eps, abs=0)
 
 
 # --------------------------------------------------------------------------- the CE minimum
@@ -454,3 +454,247 @@ MORE_CASES = [
 def test_more_error_messages_in_full(call, kind, message):
     with pytest.raises(kind, match=_exact(message)):
         call()
+
+
+# --------------------------------------------------------------------------- further argument checks, full messages
+
+U = np.finfo(float).eps / 2  # unit roundoff
+
+
+CHECK_CASES = [
+    # class_root's own check: an int ratio is reported as given (largest_root would see the float)
+    (lambda: nc.class_root(0, 2), ValueError, "ratio must be > 0.0, got 0"),
+    (lambda: nc.class_root(-1, 2), ValueError, "ratio must be > 0.0, got -1"),
+    (lambda: nc.ce_objective(-1.0, 1, 1e-3, 1e-3, 10, 2), ValueError, "rho must be >= 0.0, got -1.0"),
+    (lambda: nc.ce_objective(1.0, 1, 1e-3, 0.0, 10, 2), ValueError, "feature_decay must be > 0.0, got 0.0"),
+    (lambda: nc.ce_objective(1.0, 1, 1e-3, 1e-3, 10, 1), ValueError, "num_classes must be an integer >= 2, got 1"),
+    (lambda: nc.mixup_objective_gradient_hessian(0.0, 0.0, -0.5, 0.1, 3), ValueError, "mix must be >= 0.0, got -0.5"),
+    (lambda: nc.mixup_objective_gradient_hessian(0.0, 0.0, 0.5, -1.0, 3), ValueError, "lam must be >= 0.0, got -1.0"),
+    (lambda: nc.mixup_objective_gradient_hessian(0.0, 0.0, 0.5, 0.1, 1), ValueError, "K must be an integer >= 2, got 1"),
+    # mixup_optimal_feature checks mix itself: an int mix is reported as given (the objective would see the float)
+    (lambda: nc.mixup_optimal_feature(3, 0.1, -1), ValueError, "mix must be >= 0.0, got -1"),
+    (lambda: nc.mixup_optimal_feature(3, 0.1, 2), ValueError, "mix must be <= 1.0, got 2"),
+    (lambda: nc.mixup_optimal_feature(3, 0.1, 0.5, same_class=1), TypeError, "same_class must be True or False, got 1"),
+    (lambda: nc.class_means(np.ones((2, 3)), [0, 1, 3], num_classes=3), ValueError,
+     "labels must lie in [0, num_classes - 1] = [0, 2], got a label 3"),
+    (lambda: nc.class_means(np.ones((2, 3)), None), TypeError,
+     "labels must be a 1-D array of integer class labels, got None"),
+    (lambda: nc.class_means(np.ones((2, 3)), "abc"), TypeError,
+     "labels must be a 1-D array of integer class labels, got 'abc'"),
+    (lambda: nc.class_means(np.ones((2, 3)), [[0, 1], [1]]), ValueError,
+     "labels must be a 1-D array of integer class labels, got [[0, 1], [1]]"),
+    (lambda: nc.class_means(np.ones((2, 3)), np.array([0, 1, 2.5], dtype=object)), ValueError,
+     "labels must be integer class labels, got dtype object"),
+    (lambda: nc.class_means(np.ones((2, 3)), np.array([0, True, 1], dtype=object)), ValueError,
+     "labels must be integer class labels, got dtype object"),
+    (lambda: nc.class_means(np.ones((2, 3)), [0, 1, 2.5]), ValueError,
+     "labels must be integer class labels, got dtype float64"),
+    (lambda: nc.class_means(np.ones((2, 3)), [0, -1, 1]), ValueError, "labels must be >= 0, got -1"),
+    (lambda: nc.within_class_covariance(np.ones((2, 3)), [0, 1, 5], num_classes=3), ValueError,
+     "labels must lie in [0, num_classes - 1] = [0, 2], got a label 5"),
+    (lambda: nc.within_class_covariance(np.ones((2, 3)), [0, 1, 1], num_classes=1), ValueError,
+     "num_classes must be an integer >= 2, got 1"),
+    (lambda: nc.nc1(np.eye(2), np.ones((2, 2)), global_mean=[1.0, 2.0, 3.0]), ValueError,
+     "global_mean must have shape (2,), got (3,)"),
+]
+
+
+@pytest.mark.parametrize("call,kind,message", CHECK_CASES, ids=[m[:60] for _, _, m in CHECK_CASES])
+def test_argument_checks_in_full(call, kind, message):
+    with pytest.raises(kind, match=_exact(message)):
+        call()
+
+
+def _memory_message(names, values, n_bytes, limit):
+    """theory._checks.memory's one-line refusal (tests/test_mutation_checks.py pins its format)."""
+    return (f"{names} too large: {values} needs about {n_bytes / 2**30:.3g} GiB of arrays, more "
+            f"than the {limit / 2**30:.3g} GiB of memory of this machine")
+
+
+@pytest.mark.parametrize("call,n_bytes,values", [
+    # three K x K float64 matrices (eye, ones, the Gram) at K = 100
+    (lambda: nc.simplex_etf_gram(100), 3 * 8 * 100 * 100, "num_classes=100 (K x K matrices)"),
+    # two K x K float64 matrices at K = 7
+    (lambda: nc.frame_target("etf", 7), 2 * 8 * 7 * 7, "num_classes=7 (a K x K matrix)"),
+    # the d x K float64 class means, d = 3 features, K = 5 classes (N = 4 samples, a different number)
+    (lambda: nc.class_means(np.ones((3, 4)), [0, 1, 1, 0], num_classes=5), 8 * 3 * 5,
+     "num_classes=5 (d x K class means)"),
+])
+def test_memory_guards_size_their_arrays_exactly(monkeypatch, call, n_bytes, values):
+    # a machine with exactly the memory the arrays need runs the call; one byte less refuses it, naming the size
+    monkeypatch.setattr(nc._checks, "physical_memory", lambda: n_bytes)
+    call()
+    monkeypatch.setattr(nc._checks, "physical_memory", lambda: n_bytes - 1)
+    with pytest.raises(ValueError, match=_exact(_memory_message("num_classes", values, n_bytes, n_bytes - 1))):
+        call()
+
+
+# --------------------------------------------------------------------------- integer and object inputs
+
+def test_class_sizes_are_summed_without_integer_overflow():
+    # N = 2**63 does not fit an int64: beta = M N (N lh lw^M)^(1/M) at M = 2, lh = 1/2, lw = 1 is 2 * 2**63 * 2**31
+    assert nc.regularization_constant([2**62, 2**62], 2, 1.0, 0.5) == 2.0**95
+
+
+def test_within_class_covariance_is_float_for_integer_and_object_inputs():
+    # features beyond int64 and labels in an object array: the definition by loops, in floats
+    H = [[2**64, 0, 2**63], [1, 2, 4]]
+    y = np.array([0, 0, 1], dtype=object)
+    Hf = np.array([[2.0**64, 0.0, 2.0**63], [1.0, 2.0, 4.0]])
+    mu = {0: Hf[:, :2].mean(axis=1), 1: Hf[:, 2]}
+    ref = sum(np.outer(Hf[:, i] - mu[y[i]], Hf[:, i] - mu[y[i]]) for i in range(3)) / 3
+    Sw = nc.within_class_covariance(H, y)
+    assert Sw.dtype == np.float64
+    np.testing.assert_allclose(Sw, ref, rtol=8 * U)
+
+
+def test_minimum_records_the_class_sizes_as_given():
+    for kw in (dict(), dict(bias=False), dict(loss="ce")):
+        sizes = [3, 5] if kw.get("loss") != "ce" else [4, 4]
+        res = nc.deep_linear_ufm_minimum(sizes, 2, 1e-3, 1e-3, **kw)
+        assert res.params == dict(class_sizes=sizes, depth=2, weight_decay=1e-3, feature_decay=1e-3,
+                                  loss=kw.get("loss", "mse"), bias=False)
+        assert [type(s) for s in res.params["class_sizes"]] == [int, int]
+
+
+def test_frame_name_compares_lengths_relatively():
+    # imbalanced, nothing collapsed: every class has its own length, however small the lengths are
+    # (M = 1: x_k = 1/sqrt(beta/n_k) - 1 differs for n = 1, 2; lengths N lh x_k are about 1e-10 here)
+    res = nc.deep_linear_ufm_minimum([1, 2], 1, 1.0, 1e-20)
+    d = np.diag(res.classifier_gram)
+    assert not res.collapsed.any() and d.max() < 1e-8 and d[1] > d[0]
+    assert res.frame == "general orthogonal"
+    # and however close the sizes are: n = 10^6 and 10^6 + 1 give lengths about 1e-6 apart relatively
+    res = nc.deep_linear_ufm_minimum([10**6, 10**6 + 1], 1, 1e-6, 1e-6)
+    d = np.diag(res.classifier_gram)
+    assert not res.collapsed.any() and 0 < (d[1] - d[0]) / d[0] < 1e-5
+    assert res.frame == "general orthogonal"
+    assert nc.deep_linear_ufm_minimum([7, 7], 1, 1.0, 1e-20).frame == "orthogonal"
+
+
+def test_mixup_objective_with_two_classes_ignores_the_absent_third_logit():
+    # K = 2, a = b: h = a (w_c + w_c') = 0, both logits 0, loss log 2, norm 0; the absent "other" logit
+    # -(a + b)/(K - 1) = 2000 must not enter the log-sum-exp
+    f, g, Hm = nc.mixup_objective_gradient_hessian(-1000.0, -1000.0, 0.6, 0.1, 2)
+    assert f == pytest.approx(_objective(-1000.0, -1000.0, 0.6, 0.1, 2), rel=8 * U, abs=0)
+    assert np.all(np.isfinite(g)) and np.all(np.isfinite(Hm))
+
+
+# --------------------------------------------------------------------------- roots to full precision (mpmath)
+
+@pytest.mark.parametrize("M,r", [(2, 0.45), (3, 0.3), (5, 0.1)])
+def test_largest_root_to_its_documented_accuracy(M, r):
+    import mpmath
+
+    mpmath.mp.dps = 40
+    x = nc.largest_root(r, M)
+    ref = mpmath.findroot(lambda v: M * v ** (M - 1) / (v**M + 1) ** 2 - r, x)
+    # the docstring's bound: brentq's rtol 4 eps plus (M + 4) u / |d log rhs / d log x|
+    slope = abs((M - 1) - 2 * M * ref**M / (ref**M + 1))
+    tol = 8 * U + (M + 4) * U / float(slope)
+    assert abs(x - float(ref)) <= tol * float(ref)
+
+
+def test_mixup_scales_with_small_optima_to_full_precision():
+    import mpmath
+
+    mpmath.mp.dps = 40
+    # large decays put the optima well below 1: an absolute bracket tolerance would show
+    for mix, lam in ((0.7, 3.0), (0.3, 50.0)):
+        g = mpmath.findroot(lambda v: mpmath.tanh(v) - (2 * mpmath.mpf(mix) - 1) + lam * v, 0.01)
+        a, b = nc.mixup_optimal_feature(2, lam, mix)
+        assert a - b == pytest.approx(float(g), rel=8 * np.finfo(float).eps, abs=0)  # no default abs 1e-12
+    for K, lam in ((3, 10.0), (3, 1000.0)):
+        o = mpmath.mpf(-1) / (K - 1)
+
+        def eq(v):
+            num = mpmath.exp(v) + (K - 1) * o * mpmath.exp(o * v)
+            return num / (mpmath.exp(v) + (K - 1) * mpmath.exp(o * v)) - 1 + lam * v
+        root = mpmath.findroot(eq, 0.01)
+        assert root < 1
+        assert nc.mixup_same_class_scale(K, lam) == pytest.approx(float(root), rel=8 * np.finfo(float).eps, abs=0)
+
+
+def _ce_reference(M, lw, lh, N, K, x0):
+    """The CE scale by mpmath: loss log(1 + (K-1) e^{-c rho}) plus the regularisers minimised over the layers'
+    common singular value s by hand (A s^2 + B s^{-2M} is least at s^{2M+2} = M B / A, value (M+1)/M A s^2)."""
+    import mpmath
+
+    mpmath.mp.dps = 40
+    M, lw, lh, N, K = (mpmath.mpf(v) for v in (M, lw, lh, N, K))
+    c = K / (K - 1)
+
+    def parts(r):
+        A = M * lw * (K - 1) / 2
+        B = lh * N * K * r**2 / (2 * (K - 1))
+        return mpmath.log(1 + (K - 1) * mpmath.exp(-c * r)), (M + 1) / M * A * (M * B / A) ** (1 / (M + 1))
+
+    r = mpmath.findroot(lambda v: mpmath.diff(lambda w: sum(parts(w)), v), x0)
+    # rounding of the derivative (a dozen operations on terms of size S) moves the root by ~ u S / |F''|
+    S = sum(abs(mpmath.diff(lambda w: parts(w)[i], r)) for i in (0, 1))
+    curvature = abs(mpmath.diff(lambda w: sum(parts(w)), r, 2))
+    return float(r), float(16 * U * S / curvature), float(sum(parts(r))), float(mpmath.log(K))
+
+
+@pytest.mark.parametrize("args", [(1, 0.1, 0.1, 18, 3), (2, 0.03, 0.03, 10, 10), (2, 1e-6, 1e-6, 40, 4)])
+def test_ce_scale_to_full_precision_against_mpmath(args):
+    # (1, ...): depth 1 with a scale below 1; (2, 0.03, ...): a scale near 3; (2, 1e-6, ...): tiny decays,
+    # where the derivative is already negative at rho = 1e-12 (the local maximum lies below the grid)
+    rho = nc.ce_scale(*args)
+    ref, tol, obj, obj0 = _ce_reference(*args, rho if rho > 0 else 1.0)
+    assert obj < obj0  # the positive stationary point beats rho = 0
+    assert abs(rho - ref) <= 8 * np.finfo(float).eps * ref + tol
+
+
+@pytest.mark.parametrize("K", [2, 3, 6])
+def test_mixup_mse_feature_to_a_few_ulps_at_tiny_decays(K):
+    import mpmath
+
+    mpmath.mp.dps = 50
+    for lam, mix in ((1e-12, 0.7), (1e-6, 0.2), (1.0, 1.0)):
+        # ridge regression of t on W h in 50 digits, W's rows the unit simplex ETF vectors
+        W = mpmath.matrix(K, K)
+        for i in range(K):
+            for j in range(K):
+                W[i, j] = (1 if i == j else 0) - mpmath.mpf(1) / K
+        W = W / mpmath.sqrt(mpmath.mpf(K - 1) / K)
+        t = mpmath.matrix([mpmath.mpf(mix), 1 - mpmath.mpf(mix)] + [0] * (K - 2))
+        h = mpmath.lu_solve(W.T * W + lam * mpmath.eye(K), W.T * t)
+        w0, w1 = W[0, :].T, W[1, :].T
+        if K == 2:  # w1 = -w0: only a - b = <h, w0> is determined; the minimum-norm pair a = -b
+            ref = [(h.T * w0)[0] / 2, -(h.T * w0)[0] / 2]
+        else:  # h = a w0 + b w1 exactly: the 2 x 2 normal equations
+            B = mpmath.matrix([[(w0.T * w0)[0], (w0.T * w1)[0]], [(w1.T * w0)[0], (w1.T * w1)[0]]])
+            ref = list(mpmath.lu_solve(B, mpmath.matrix([(w0.T * h)[0], (w1.T * h)[0]])))
+        a, b = nc.mixup_mse_feature(K, lam, mix)
+        # a K x K solve on the ETF Gram's range (eigenvalue K/(K-1) + lam, condition <= 1 + lam (K-1)/K):
+        # K u per entry, of the feature's size
+        size = float(max(abs(ref[0]), abs(ref[1])))
+        assert abs(a - float(ref[0])) <= 8 * K * U * size and abs(b - float(ref[1])) <= 8 * K * U * size
+
+
+@pytest.mark.parametrize("K,lam,mix", [(3, 0.05, 0.7), (5, 1e-4, 0.3), (10, 1e-8, 0.9), (4, 30.0, 0.55)])
+def test_cross_class_mixup_optimum_to_its_conditioning_against_mpmath(K, lam, mix):
+    import mpmath
+
+    mpmath.mp.dps = 40
+    o = mpmath.mpf(-1) / (K - 1)
+
+    def grad(a, b):  # gradient of the written-out objective (logits a + o b, o a + b, o (a + b) K-2 times)
+        e = [mpmath.exp(a + o * b), mpmath.exp(o * a + b), (K - 2) * mpmath.exp(o * (a + b))]
+        s = sum(e)
+        p = [v / s for v in e]
+        return [p[0] + o * p[1] + o * p[2] - mix - o * (1 - mix) + lam * (a + o * b),
+                o * p[0] + p[1] + o * p[2] - o * mix - (1 - mix) + lam * (b + o * a)]
+
+    a, b = nc.mixup_optimal_feature(K, lam, mix)
+    ra, rb = mpmath.findroot(grad, (mpmath.mpf(a), mpmath.mpf(b)))
+    # Hessian by differences of the exact gradient; the gradient's terms are O(1 + lam |(a, b)|), each rounded
+    eps = mpmath.mpf(10) ** -15
+    H = mpmath.matrix(2, 2)
+    for j, (da, db) in enumerate(((eps, 0), (0, eps))):
+        gp, gm = grad(ra + da, rb + db), grad(ra - da, rb - db)
+        H[0, j], H[1, j] = (gp[0] - gm[0]) / (2 * eps), (gp[1] - gm[1]) / (2 * eps)
+    Hinv = float(mpmath.mnorm(mpmath.inverse(H), 1))
+    tol = 16 * U * Hinv * (4 + lam * float(abs(ra) + abs(rb)))
+    assert abs(a - float(ra)) <= tol and abs(b - float(rb)) <= tol

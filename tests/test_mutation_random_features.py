@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from scipy.optimize import brentq, minimize_scalar
 
+from paper_checks import stats
 from theory import random_features as rf
 
 
@@ -195,3 +196,270 @@ def test_ridgeless_at_n_equal_to_features_equal_to_rank_is_the_interpolation_pea
 def test_tail_flag_is_named():
     with pytest.raises(TypeError, match=_exact("tail must be True or False, got 1")):
         rf.power_law(1.5, 2.0, 3, tail=1)
+
+
+# --------------------------------------------------------------------------- added for the surviving mutants
+
+U = np.finfo(float).eps / 2  # unit roundoff
+
+
+def _ridgeless_reference(lam, v, noise, n, w=None):
+    """KRR at zero ridge with min(n, N) >= rank: gamma_0 = 0, every positive mode learned (L = 1), the
+    others not (L = 0); z = q = rank, E_0 = n / (n - rank), bias = target mass on the zero eigenvalues."""
+    lam, v = np.asarray(lam, float), np.asarray(v, float)
+    w = np.ones_like(lam) if w is None else np.asarray(w, float)
+    rank = float(w[lam > 0].sum())
+    e0 = n / (n - rank)
+    bias = float((v[lam == 0] ** 2).sum())
+    test = e0 * (bias + noise)
+    return rank, e0, bias, test, ((n - rank) / n) ** 2 * test
+
+
+def test_optimal_ridge_full_flag_is_named():
+    with pytest.raises(TypeError, match=_exact("full must be True or False, got 1")):
+        rf.optimal_ridge(LAM, V, 0.1, 5, 10, full=1)
+
+
+def test_zero_eigenvalues_are_outside_the_rank_at_zero_ridge():
+    # rank 1 (the zero eigenvalue does not count), 1 < n = 1.5 < 2 entries: not interpolating
+    rank, e0, bias, test, train = _ridgeless_reference([1.0, 0.0], [1.0, 1.0], 0.1, 1.5)
+    ef = rf.eigenframework([1.0, 0.0], [1.0, 1.0], 0.1, 1.5, math.inf, 0.0)
+    np.testing.assert_array_equal(ef.learnabilities, [1.0, 0.0])
+    tol = 8 * U  # a few roundings of the explicit formulas
+    assert ef.overfitting == pytest.approx(e0, rel=tol) and ef.bias == bias
+    assert ef.test == pytest.approx(test, rel=tol) and ef.train == pytest.approx(train, rel=tol)
+    assert train > 0
+
+
+def test_ridgeless_above_the_rank_is_least_squares_with_training_error():
+    # n = 3 > rank = 2, N = inf, zero ridge: E_te = sigma^2 n / (n - rank), E_tr = sigma^2 (n - rank) / n
+    lam, v, noise = [1.0, 0.5], [1.0, 0.5], 0.1
+    rank, e0, bias, test, train = _ridgeless_reference(lam, v, noise, 3.0)
+    ef = rf.eigenframework(lam, v, noise, 3, math.inf, 0.0)
+    tol = 8 * U
+    assert ef.test == pytest.approx(test, rel=tol)
+    assert ef.train == pytest.approx(train, rel=tol) and train == pytest.approx(noise * (3 - rank) / 3, rel=tol)
+    # an overflowing risk: E_te = 2 * 1e308 is inf, and E_tr = ((n - z)/n)^2 E_te = inf too (not 0, not nan)
+    big = rf.eigenframework([1.0], [1.0], 1e308, 2, math.inf, 0.0)
+    assert big.test == math.inf and big.train == math.inf
+
+
+def test_learnabilities_are_returned_at_the_fixed_point():
+    lam, w = [2.0, 1.0, 0.5, 0.25, 0.1], [1, 2, 1, 3, 1]
+    ef = rf.eigenframework(lam, [1.0] * 5, 0.1, 3.0, 10.0, 0.05, w)
+    _, g_ref = _fixed_point(lam, w, 3.0, 10.0, 0.05)
+    lam = np.asarray(lam)
+    np.testing.assert_allclose(ef.learnabilities, lam / (lam + g_ref), rtol=1e-9)
+
+
+def test_nothing_to_learn_gives_zero_risk_and_a_zero_optimal_ridge():
+    # zero target, zero noise: every ridge has risk 0 (even at n = N, where E_0 is infinite); ties go to ridge 0
+    lam = [1.0, 0.5, 0.25, 0.125, 0.0625]
+    assert rf.optimal_ridge(lam, [0.0] * 5, 0.0, 2, 2) == (0.0, 0.0)
+    assert rf.optimal_ridge(lam, [0.0] * 5, 0.0, 2, 7) == (0.0, 0.0)
+    assert rf.optimal_ridge(lam, [0.0] * 5, 0.0, 7, math.inf) == (0.0, 0.0)  # n above the rank: gamma_0 = 0
+
+
+def test_pure_noise_is_best_fitted_by_an_infinite_ridge():
+    # zero target with noise: E_te = sigma^2 E_0, and E_0 = 1/(1 - x) decreases to 1 as the ridge grows;
+    # the optimum is at the top of the scan, with a risk at most that of any ridge of a scan
+    lam, noise = [1.0, 0.5, 0.25, 0.125, 0.0625], 0.3
+    ridge, risk = rf.optimal_ridge(lam, [0.0] * 5, noise, 3, 10)
+    scan = [rf.test_risk(lam, [0.0] * 5, noise, 3, 10, r) for r in np.logspace(-4, 8, 25)]
+    # E_0 >= 1 exactly; the computed risk may fall below sigma^2 by the rounding of the sums over the modes
+    tol = stats.fp_tolerance(noise, dimension=len(lam), repetitions=4)
+    assert noise - tol <= risk <= min(scan) + tol and ridge > 1e6
+
+
+@pytest.mark.parametrize("lam,n", [([1.0, 0.6, 0.3], 2), ([2.0, 1.0, 0.5, 0.25], 1)])
+def test_ridgeless_at_n_equal_to_features_below_the_rank(lam, n):
+    # n = N < rank, zero ridge: the interpolation peak (E_0 infinite) with kappa = gamma_0 (1 - n/N) = 0 and ridge 0
+    ef = rf.eigenframework(lam, [1.0] * len(lam), 0.1, n, n, 0.0)
+    lam = np.asarray(lam)
+    g0 = math.exp(brentq(lambda lg: float(np.sum(lam / (lam + math.exp(lg)))) - n, -30.0, 30.0, xtol=1e-15))
+    assert ef.gamma == pytest.approx(g0, rel=1e-9)
+    assert ef.kappa == 0.0 and ef.ridge == 0.0 and ef.train == 0.0
+    assert ef.overfitting == math.inf and ef.test == math.inf
+
+
+def test_power_law_refuses_more_modes_than_memory_holds():
+    # four float64 arrays of `modes` entries: 32 bytes per mode, against the machine's physical memory
+    import os
+
+    modes = 10**15
+    limit = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    assert 32 * modes > limit  # far beyond any machine this runs on
+    message = (f"modes too large: modes={modes} (arrays of modes entries) needs about {32 * modes / 2**30:.3g} GiB "
+               f"of arrays, more than the {limit / 2**30:.3g} GiB of memory of this machine")
+    with pytest.raises(ValueError, match=_exact(message)):
+        rf.power_law(1.5, 2.0, modes)
+
+
+def test_power_law_tail_masses_are_gauss_legendre_weights_when_beta_is_the_smaller_exponent():
+    # with p = 1/(beta - 1) the substitution i = (M + 1/2) u^-p makes the integrand of the target mass
+    # constant in u: each tail node then carries its Gauss-Legendre weight (on [0, 1]) times the exact
+    # integral int_{M+1/2}^inf i^-beta di = (M + 1/2)^(1 - beta) / (beta - 1)
+    alpha, beta, modes = 2.5, 1.7, 6
+    _, v, _ = rf.power_law(alpha, beta, modes, tail=True)
+    x, wq = np.polynomial.legendre.leggauss(rf.TAIL_NODES)
+    expected = 0.5 * wq * (modes + 0.5) ** (1 - beta) / (beta - 1)
+    # rounding: powers u^-p, u^(-p-1), i^-beta amplify relative errors by their exponent times |log base|
+    u, p = 0.5 * (x + 1.0), 1.0 / (beta - 1.0)
+    condition = float(np.max((2 * p + 2) * np.abs(np.log(u)) + beta * np.log(modes + 0.5)))
+    np.testing.assert_allclose(v[modes:] ** 2, expected, rtol=stats.fp_tolerance(1.0, condition=condition, repetitions=4))
+
+
+def test_powerlaw_defaults_are_no_noise_and_one_sample():
+    assert rf.powerlaw_risk(0.3, 2.0, 1.5, 10) == rf.powerlaw_risk(0.3, 2.0, 1.5, 10, noise_variance=0.0)
+    assert rf.powerlaw_optimal_fitting_ratio(3.0, 2.0, 1.0) == rf.powerlaw_optimal_fitting_ratio(3.0, 2.0, 1.0, n=1.0)
+
+
+def _continuum_log_risk_slope(alpha, beta, noise, n):
+    """d log E / ds of E(s) = alpha/(1 + (alpha - 1) s) (A n^(1-beta) (1-s)^(1-beta) + sigma^2), with
+    A = I(2 alpha - beta + 1, 2) / I(1, 1)^(1 - beta) from quadrature (I(a, b) = int_0^inf u^(a-1) (1+u^alpha)^-b du)."""
+    from scipy import integrate
+
+    def I(a, b):
+        return integrate.quad(lambda u: u ** (a - 1) / (1 + u**alpha) ** b, 0, np.inf, epsabs=0, epsrel=1e-13)[0]
+
+    A = I(2 * alpha - beta + 1, 2) / I(1, 1) ** (1 - beta)
+    c = A * n ** (1 - beta)
+    return lambda s: -(alpha - 1) / (1 + (alpha - 1) * s) + (beta - 1) * c * (1 - s) ** -beta / (c * (1 - s) ** (1 - beta) + noise)
+
+
+@pytest.mark.parametrize("alpha,beta,noise,n", [(3.0, 2.0, 1.0, 1.0), (2.0, 1.5, 1e9, 10.0), (1.5, 2.0, 10.0, 10.0)])
+def test_noisy_optimal_fitting_ratio_is_the_root_of_the_risk_slope(alpha, beta, noise, n):
+    slope = _continuum_log_risk_slope(alpha, beta, noise, n)
+    assert slope(0.0) < 0  # the risk falls at s = 0: an interior optimum
+    s = brentq(slope, 0.0, 1.0 - 1e-15, xtol=1e-300, rtol=4 * np.finfo(float).eps)
+    R = rf.powerlaw_optimal_fitting_ratio(alpha, beta, noise, n)
+    # a minimiser-derived quantity of degree 2 (R = s^2)
+    assert abs(R - s * s) <= stats.argmin_tolerance(s * s, parameters=1, degree=2)
+
+
+def test_noisy_optimal_fitting_ratio_is_zero_when_the_risk_rises_at_zero_ridge():
+    # beta > alpha, little noise: dE/ds(0) > 0 (but below 1), the optimum is the ridgeless end s = 0
+    slope = _continuum_log_risk_slope(1.5, 2.0, 1e-6, 10.0)
+    assert slope(0.0) > 0
+    assert rf.powerlaw_optimal_fitting_ratio(1.5, 2.0, 1e-6, 10.0) == 0.0
+
+
+def test_ridgeless_gamma_of_spectra_spanning_hundreds_of_decades():
+    # z(gamma) = 1.5 with lambda = (1e-10, 1e-298): the first mode is learned (L = 1 to 1e-288), so the
+    # second has L = 1/2, i.e. gamma_0 = 1e-298 (far below 1e-300 lambda_max, but above 1e-300 of the
+    # largest eigenvalue scale that the search uses as its floor)
+    kappa, gamma = rf.effective_regularization([1e-10, 1e-298], 1.5, math.inf, 0.0)
+    # the root is located in log gamma to 4 eps relative (brentq's rtol): |log gamma| ~ 686 ulps of log gamma
+    assert gamma == pytest.approx(1e-298, rel=stats.fp_tolerance(1.0, condition=-math.log(1e-298), repetitions=8), abs=0)
+    # lambda = (1, 1e-305): the root (near 1e-305) is below the floor 1e-300 lambda_max, where gamma_0 is taken
+    # as 0 (learnabilities 0 or 1): never above the root
+    kappa, gamma = rf.effective_regularization([1.0, 1e-305], 1.5, math.inf, 0.0)
+    assert 0.0 <= gamma <= 1e-305
+
+
+def test_solvers_run_without_numpy_warnings():
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        rf.eigenframework([1.0, 0.5, 0.25], [1.0, 0.5, 0.3], 0.1, 2, 10, 0.01)  # gamma_0 > 0 and a ridge
+        rf.eigenframework([1.0, 0.5, 0.0], [1.0, 0.5, 0.3], 0.1, 1.5, math.inf, 0.0)  # a zero eigenvalue, r < rank
+        rf.powerlaw_optimal_fitting_ratio(3.0, 2.0, 1.0, 1.0)
+
+
+LAM5 = np.array([1.0, 0.5, 0.25, 0.125, 0.0625])
+V5 = np.array([1.0, 0.5, 0.3, 0.2, 0.1])
+
+
+def _risk_at(gamma, n, N, noise=0.1):
+    """The paper's test risk at gamma for LAM5/V5, with kappa from (2) (n > N at gamma_0: kappa = 0 and
+    (N - z)/(N - q) = 0)."""
+    L = LAM5 / (LAM5 + gamma)
+    z, q = L.sum(), (L * L).sum()
+    ratio = 1.0 if math.isinf(N) else max(N - z, 0.0) / (N - q)
+    one_minus_x = max(n - z, 0.0) / n + (z - q) * ratio / n
+    return float(((1 - L) * (1 - L * ratio)) @ (V5 * V5) + noise) / one_minus_x
+
+
+@pytest.mark.parametrize("n,N", [(3.0, math.inf), (4.0, 2.0), (10.0, 2.0), (7.0, math.inf)])
+@pytest.mark.parametrize("ridge", [1e-300, 1e-200, 1e-100, 1e-30])
+def test_tiny_ridges_reach_the_ridgeless_limit(n, N, ridge):
+    ef = rf.eigenframework(LAM5, V5, 0.1, n, N, ridge)
+    r = min(n, N)
+    if r < LAM5.size:  # gamma_0 > 0: the ridge moves gamma from gamma_0 by a relative ~ ridge / gamma_0
+        g0 = math.exp(brentq(lambda lg: float(np.sum(LAM5 / (LAM5 + math.exp(lg)))) - r, -30.0, 30.0,
+                             xtol=1e-300, rtol=4 * np.finfo(float).eps))
+        # root located to the rounding of z (5 terms) over its slope dz/dlog gamma = -(z - q)
+        L = LAM5 / (LAM5 + g0)
+        cond = float(L.sum() / (L.sum() - (L * L).sum()))
+        assert ef.gamma == pytest.approx(g0, rel=stats.fp_tolerance(1.0, condition=cond, dimension=5, repetitions=4),
+                                         abs=0)
+        ref = _risk_at(g0, n, N)
+    else:  # gamma_0 = 0: delta = gamma (n - z) to first order, z = rank
+        g = ridge / (n - LAM5.size)
+        assert ef.gamma == pytest.approx(g, rel=stats.fp_tolerance(1.0, condition=math.log(1 / ridge), repetitions=8),
+                                         abs=0)
+        ref = _risk_at(0.0, n, N)
+        cond = 1.0
+    assert ef.test == pytest.approx(ref, rel=stats.fp_tolerance(1.0, condition=10 * cond, dimension=5, repetitions=4))
+
+
+@pytest.mark.parametrize("scale", [1.0, 100.0])  # gamma_0 below and above 1
+@pytest.mark.parametrize("ridge", [1e3, 1e10, 1e100])
+def test_huge_ridges_solve_the_fixed_point(scale, ridge):
+    # KRR (kappa = gamma), n = 3 < rank: delta = gamma (n - z(gamma)); for these ridges z < n/2, so the root of
+    # log gamma + log(n - z) = log delta lies in [log(delta/n), log(delta/n) + log 2]
+    lam, n = scale * LAM5, 3.0
+    ridge = ridge * scale
+    h = lambda lg: lg + math.log(n - float(np.sum(lam / (lam + math.exp(lg))))) - math.log(ridge)  # noqa: E731
+    lo = math.log(ridge / n)
+    g = math.exp(brentq(h, lo, lo + math.log(2.0), xtol=1e-300, rtol=4 * np.finfo(float).eps))
+    kappa, gamma = rf.effective_regularization(lam, n, math.inf, ridge)
+    # slope of h in log gamma is >= 1: the root is as accurate as h; both solvers stop within 4 eps |log gamma|
+    # (8 u each) and h rounds a few numbers of size |log gamma| (4 u)
+    tol = stats.fp_tolerance(1.0, condition=abs(math.log(g)), repetitions=20)
+    assert gamma == pytest.approx(g, rel=tol, abs=0) and kappa == gamma
+
+
+def _gamma0(r):
+    """gamma_0 of LAM5: the root of z(gamma) = r, in log gamma."""
+    return math.exp(brentq(lambda lg: float(np.sum(LAM5 / (LAM5 + math.exp(lg)))) - r, -30.0, 30.0,
+                           xtol=1e-300, rtol=4 * np.finfo(float).eps))
+
+
+def _gamma0_condition(g0):
+    # the root is located to the rounding of z (5 terms) over its slope |dz/dlog gamma| = z - q
+    L = LAM5 / (LAM5 + g0)
+    return float(L.sum() / (L.sum() - (L * L).sum()))
+
+
+@pytest.mark.parametrize("n,N", [(2.0, 10.0), (3.0, 4.0)])
+@pytest.mark.parametrize("ridge", [1e-20, 1e-100, 1e-300])
+def test_tiny_ridges_below_the_feature_count_reach_the_ridgeless_limit(n, N, ridge):
+    # regression: with n < N < rank, ridges below ~1e-17 put gamma onto gamma_0 in floating point (z = n to the
+    # last bit); kappa then came from ridge / (n - z) = ridge / 0 (ZeroDivisionError) or a negative kappa
+    g0 = _gamma0(n)
+    cond = _gamma0_condition(g0)
+    tol = stats.fp_tolerance(1.0, condition=cond, dimension=5, repetitions=8)
+    ef = rf.eigenframework(LAM5, V5, 0.1, n, N, ridge)
+    assert ef.gamma == pytest.approx(g0, rel=tol, abs=0)
+    assert ef.kappa == pytest.approx(g0 * (1 - n / N), rel=tol, abs=0)  # equation (2) at z = n
+    # the risk at gamma_0: E_0 and the bias are smooth in gamma, their relative change ~ cond * |dgamma| / gamma
+    assert ef.test == pytest.approx(_risk_at(g0, n, N), rel=stats.fp_tolerance(1.0, condition=cond, dimension=5,
+                                                                                repetitions=32))
+
+
+@pytest.mark.parametrize("n", [1.0, 2.0])
+@pytest.mark.parametrize("ridge", [1e-100, 1e-300])
+def test_tiny_ridges_at_the_interpolation_peak_diverge_as_one_over_root_ridge(n, ridge):
+    # n = N < rank, delta -> 0: (2) and (1) give kappa = sqrt(gamma_0 delta / N) and n - z = N - z = sqrt(delta N /
+    # gamma_0) =: s, so 1 - x = (s/n) (1 + (z - q)/(N - q)) = 2 s / n and E_te = (bias_0 + sigma^2) n / (2 s),
+    # up to relative corrections O(s)
+    g0 = _gamma0(n)
+    L = LAM5 / (LAM5 + g0)
+    s = math.sqrt(ridge * n / g0)
+    expected = (float((1 - L) @ (V5 * V5)) + 0.1) * n / (2 * s)
+    ef = rf.eigenframework(LAM5, V5, 0.1, n, n, ridge)
+    assert ef.kappa == pytest.approx(math.sqrt(g0 * ridge / n), rel=stats.fp_tolerance(1.0, condition=_gamma0_condition(g0), dimension=5, repetitions=8), abs=0)
+    assert ef.test == pytest.approx(expected, rel=stats.fp_tolerance(1.0, condition=_gamma0_condition(g0), dimension=5,
+                                                                      repetitions=32))

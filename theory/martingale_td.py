@@ -172,10 +172,6 @@ def _parse(name, value, *, allow_t=True):
     return expr
 
 
-def _rational(name, value):
-    return sp.nsimplify(value, rational=True) if isinstance(value, float) else sp.Rational(value)
-
-
 @dataclass(frozen=True)
 class Problem:
     """``dX = b dt + sigma dW`` on ``[0, T]``, ``X_0 = x0``, rewards ``r``, ``h``, discount ``beta`` (module docstring)."""
@@ -436,15 +432,6 @@ class _XP:
     @property
     def degree(self):
         return len(self.c) - 1
-
-    def __add__(self, other):
-        n = max(len(self.c), len(other.c))
-        z = _EP(self.ns)
-        return _XP(self.ns, [(self.c[i] if i < len(self.c) else z) + (other.c[i] if i < len(other.c) else z)
-                             for i in range(n)])
-
-    def scale(self, s):
-        return _XP(self.ns, [c.scale(s) for c in self.c])
 
     def __mul__(self, other):
         out = [_EP(self.ns) for _ in range(len(self.c) + len(other.c) - 1)]

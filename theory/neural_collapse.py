@@ -310,7 +310,9 @@ def _frame_name(lengths, collapsed):
     if np.all(collapsed):
         return "zero"
     live = lengths[~collapsed]
-    return "orthogonal" if np.allclose(live, live[0], rtol=1e-12) and not np.any(collapsed) else "general orthogonal"
+    # relative only: numpy's default atol = 1e-8 called unequal lengths below 1e-8 (tiny decays) "orthogonal"
+    same = np.allclose(live, live[0], rtol=1e-12, atol=0.0)
+    return "orthogonal" if same and not np.any(collapsed) else "general orthogonal"
 
 
 def deep_linear_ufm_minimum(class_sizes, depth, weight_decay, feature_decay, loss="mse", bias=False) -> UFMMinimum:
@@ -458,7 +460,8 @@ def mixup_objective_gradient_hessian(a, b, mix, lam, K):
     counts = np.array([1.0, 1.0, K - 2.0])
     live = counts > 0
     zmax = z[live].max()
-    e = np.where(live, counts * np.exp(z - zmax), 0.0)
+    e = np.zeros(3)  # the absent group (K = 2) is not exponentiated: its logit can exceed zmax by > 709
+    e[live] = counts[live] * np.exp(z[live] - zmax)
     lse = zmax + math.log(e.sum())
     p = e / e.sum()  # total probability on each logit group
     t = np.array([mix, 1.0 - mix, 0.0])
@@ -545,7 +548,8 @@ def mixup_mse_feature(num_classes, feature_decay, mix):
 
     Accurate to a few ulps for any ``feature_decay`` (tests/test_extremes.py: 100 classes,
     decays 1e-12..1e3): the component of ``t`` along the ETF Gram's null vector, which
-    ``(a, b)`` do not depend on, is removed before the solve.
+    ``(a, b)`` do not depend on, is removed before the solve.  For ``num_classes = 2`` only
+    ``a - b`` is determined; the minimum-norm pair ``a = -b`` is returned (as by :func:`mixup_optimal_feature`).
     """
     K = _int("num_classes", num_classes, 2)
     lam = _real("feature_decay", feature_decay, low=0.0, low_open=True)
@@ -555,13 +559,13 @@ def mixup_mse_feature(num_classes, feature_decay, mix):
     t = np.zeros(K)
     t[0] += m
     t[1] += 1 - m
-    if K > 2:
-        # G 1 = 0: t's component along 1 adds (1^T t/(K lam)) 1 to u, which cancels in a and b;
-        # solving with it left 1/lam-sized entries to cancel (1e-5 relative at lam = 1e-12)
-        t -= t.mean()
+    # G 1 = 0: t's component along 1 adds (1^T t/(K lam)) 1 to u, which cancels in a and b;
+    # solving with it left 1/lam-sized entries to cancel (1e-5 relative at lam = 1e-12, K = 2 included)
+    t -= t.mean()
     u = np.linalg.solve(G + lam * np.eye(K), t)
-    # express sum_j u_j w_j with sum_j w_j = 0: others' common coefficient u_o moves onto -(w_c + w_c')
-    uo = u[2] if K > 2 else 0.0
+    # express sum_j u_j w_j with sum_j w_j = 0: others' common coefficient u_o moves onto -(w_c + w_c');
+    # K = 2 (w_c' = -w_c): any common shift is free, the mean gives the minimum-norm pair a = -b
+    uo = u[2] if K > 2 else (u[0] + u[1]) / 2
     return float(u[0] - uo), float(u[1] - uo)
 
 

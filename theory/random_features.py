@@ -227,7 +227,9 @@ def _accurate_kappa(gamma, ridge, z, n, N, slack):
     """
     feat = N - z
     if feat <= 0:
-        return ridge / slack
+        return ridge / slack if slack > 0 else math.sqrt(gamma * ridge / N)  # n = N: the third form, exact
+    if slack <= 0:  # gamma rounded onto gamma_0 (tiny ridge, n < N): only (2) is usable
+        return gamma * feat / N
     errors = (z / feat, z / slack, 0.5 * z * abs(N - n) / (slack * feat))
     best = min(range(3), key=errors.__getitem__)
     if best == 0:
