@@ -333,12 +333,13 @@ def richardson_agreement(sizes, values, predicted, rival, *, order: float, rival
     if x.size < 3:
         raise ValueError("Richardson extrapolation with an error estimate needs at least 3 sizes")
     ratios = x[1:] / x[:-1]
-    if np.any(ratios <= 1) or not np.allclose(ratios, ratios[0], rtol=1e-12):
+    # relative only: numpy's default atol = 1e-8 would take ratios differing by 1e-8 as constant
+    if np.any(ratios <= 1) or not np.allclose(ratios, ratios[0], rtol=1e-12, atol=0.0):
         raise ValueError("sizes must grow by a constant ratio > 1")
     f = ratios[0] ** float(order)
     ext = (f * v[1:] - v[:-1]) / (f - 1.0)
     limit = float(ext[-1])
-    tol = abs(ext[-1] - ext[-2]) + float(fp_tolerance(np.abs(v).max(), dimension=1, repetitions=4))
+    tol = abs(ext[-1] - ext[-2]) + float(fp_tolerance(np.abs(v).max(), repetitions=4))
     t_theory = abs(limit - float(predicted)) / tol
     t_rival = abs(limit - float(rival)) / tol
     return TestResult(

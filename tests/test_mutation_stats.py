@@ -731,3 +731,35 @@ def test_decimal_agreement_rival_exactly_at_the_bound_is_not_rejected():
     assert res.rival_statistic == 1.0 and not res.rival_rejected and res.agrees
     nudged = stats.decimal_agreement([p], [np.nextafter(p, 1.0)], [0.0], decimals=0, rival_name="r")
     assert nudged.rival_statistic > 1.0 and nudged.rival_rejected
+
+
+# --------------------------------------------------------------------------- fourth round (full-run survivors)
+
+
+def test_fp_monotone_rejects_the_rival_between_one_and_two_bounds():
+    # bound u * 2^53 = 1: a fall of 1.5 bounds has the predicted sign beyond the bound (threshold 1, not 2)
+    res = stats.fp_monotone([-1.5], direction="decreasing", scale=2.0**53)
+    assert res.rival_statistic == 1.5 and res.rival_rejected
+
+
+def test_tolerances_of_integer_scales_do_not_wrap():
+    # -2^63 is an int64 whose absolute value wraps to itself in integer arithmetic; as a float it is exact
+    big = np.int64(np.iinfo(np.int64).min)
+    assert stats.fp_tolerance(big) == U * 2.0**63
+    assert stats.fp_tolerance([big]) == U * 2.0**63
+    assert stats.argmin_tolerance(big, parameters=1) == math.sqrt(U) * 2.0**63
+
+
+def test_condition_number_of_integers_beyond_int64():
+    # exact integers too large for int64 (numpy would keep them as Python objects, which eigvalsh refuses)
+    assert stats.condition_number([[2**70, 0], [0, 2**60]]) == 2.0**10
+
+
+def test_richardson_needs_ratios_constant_to_1e12_relative():
+    # ratios 2, 2 (1 + 0.9e-12), 2 (1 + 1.8e-12): the last is 1.8e-12 from the first (rejected), although each
+    # is within 1e-12 of the middle one; and a difference of 1e-9 (inside numpy's default atol) is rejected too
+    r = [2.0, 2.0 * (1 + 0.9e-12), 2.0 * (1 + 1.8e-12)]
+    sizes = np.cumprod([1.0] + r)
+    for s in (sizes, [1.0, 2.0, 4.0 + 2e-9]):
+        with pytest.raises(ValueError, match=_msg("sizes must grow by a constant ratio > 1")):
+            stats.richardson_agreement(s, np.ones(len(s)), 1.0, 0.0, order=1.0, rival_name="r")
