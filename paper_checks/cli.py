@@ -564,6 +564,7 @@ class _Calibration:
     errors: tuple
     false_alarm_seeds: tuple = ()  # the seeds behind ``false_alarms``, so a user can rerun one with verify
     survived_seeds: tuple = ()  # the seeds behind ``rival_survived``
+    seed_ranges: tuple = ()  # the (first, last) seed ranges this claim ran over
 
     @property
     def false_alarm_interval(self):
@@ -627,7 +628,7 @@ def calibrate(selected, budget, seeds, rate, args=None, first_seed: int = 0, con
         fa = tuple(first_seed + k for k, r in enumerate(results) if r[0] is None or not r[0].agrees)
         survived = tuple(first_seed + k for k, r in enumerate(results) if r[0] is None or not r[0].rival_rejected)
         out.append(_Calibration(c, seeds, len(fa), len(survived), rate / family, confidence, errors,
-                                fa, survived))
+                                fa, survived, ((first_seed, first_seed + seeds - 1),)))
     return out
 
 
@@ -660,14 +661,24 @@ def _ranges_text(ranges) -> str:
     return ", ".join(f"{a}..{b}" for a, b in ranges)
 
 
+def _common_ranges(range_lists):
+    """The seed ranges every list covers: the intersection of unions of disjoint (first, last) ranges."""
+    common = list(range_lists[0])
+    for ranges in range_lists[1:]:
+        common = [(max(a, c), min(b, d)) for a, b in common for c, d in ranges if max(a, c) <= min(b, d)]
+    return sorted(common)
+
+
 def _suite_line(cals, rate) -> str:
-    """The whole suite as one test: false alarms over all claim runs against the family-wise design."""
+    """The whole suite as one test: false alarms over the seeds that every claim ran, against the
+    family-wise design (a whole-suite run is one seed of every claim)."""
     from .stats import clopper_pearson
 
-    n = cals[0].seeds if cals else 0
-    runs_with_alarm = len({s for c in cals for s in c.false_alarm_seeds})
+    common = _common_ranges([c.seed_ranges for c in cals]) if cals else []
+    n = sum(b - a + 1 for a, b in common)
     if not n:
-        return "- suite: no runs"
+        return "- suite: no runs" if not cals else "- suite: no seed was run by every claim, so no whole-suite runs"
+    runs_with_alarm = len({s for c in cals for s in c.false_alarm_seeds if any(a <= s <= b for a, b in common)})
     lo, hi = clopper_pearson(runs_with_alarm, n, 0.95)
     return (f"- suite: {runs_with_alarm} of {n} whole-suite runs had a false alarm (95% interval [{lo:.3g}, {hi:.3g}]; "
             f"designed family-wise rate {rate:g} per run, so {n * rate:.3g} expected in {n} runs)")
@@ -824,7 +835,7 @@ def combine_calibrations(docs, names, patterns=()):
         survived = tuple(sorted(s for r in rows for s in r["rival_survived_seeds"]))
         errors = tuple(sorted({e for r in rows for e in r["errors"]}))
         out.append(_Calibration(registry[cid], sum(r["seeds"] for r in rows), len(fa), len(survived),
-                                designed.pop(), 0.95, errors, fa, survived))
+                                designed.pop(), 0.95, errors, fa, survived, tuple(ranges)))
         claim_ranges.append(ranges)
     if not out:
         raise UsageError("--combine: no claim of the reports matches the given patterns")

@@ -152,3 +152,24 @@ def test_the_readme_shows_the_latest_calibration():
     assert {r["id"] for r in doc["claims"]} <= set(registered)
     for r in doc["claims"]:
         assert f"| `{r['id']}` | {r['false_alarms']}/{r['seeds']} |" in md
+
+
+def test_the_suite_line_counts_only_seeds_that_every_claim_ran():
+    """A whole-suite run is one seed of every claim: with claims joined over different seed ranges, the suite line
+    counts the seeds common to all of them (here 0..1), not the first claim's count."""
+    from paper_checks.stats import clopper_pearson
+
+    def cal(ranges, alarms):
+        seeds = sum(b - a + 1 for a, b in ranges)
+        return cli._Calibration("c", seeds, len(alarms), 0, 1e-6, 0.95, (), tuple(alarms), (), tuple(ranges))
+
+    # claim B's alarm at seed 2 lies outside the common seeds; claim A's at seed 1 inside
+    line = cli._suite_line([cal([(0, 1), (5, 5)], [1]), cal([(0, 2)], [2])], 1e-4)
+    lo, hi = clopper_pearson(1, 2, 0.95)
+    assert line == (f"- suite: 1 of 2 whole-suite runs had a false alarm (95% interval [{lo:.3g}, {hi:.3g}]; "
+                    "designed family-wise rate 0.0001 per run, so 0.0002 expected in 2 runs)")
+    # listed first, the three-seed claim no longer sets the count
+    assert cli._suite_line([cal([(0, 2)], [2]), cal([(0, 1), (5, 5)], [1])], 1e-4) == line
+    assert cli._suite_line([cal([(0, 1)], []), cal([(2, 3)], [])], 1e-4) == \
+        "- suite: no seed was run by every claim, so no whole-suite runs"
+    assert cli._suite_line([], 1e-4) == "- suite: no runs"
