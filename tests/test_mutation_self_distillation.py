@@ -622,3 +622,108 @@ def test_constrained_rounds_stop_after_a_thousand_rounds_by_default():
     capped = th.constrained_rounds([1.0], [1000.5], 1, 1.0)
     assert capped.collapse_round is None and len(capped.ridges) == 1000
     assert th.constrained_rounds([1.0], [1000.5], 1, 1.0, max_rounds=1001).collapse_round == 1000
+
+
+# --------------------------------------------------------------------------- full-run survivors: constraint form at its edges
+
+@pytest.mark.parametrize("d,z,n,eps", [
+    ([1.0, 0.0], [1.0, 1.0], 1, 1.0),     # the eigenvalue-0 direction holds exactly n eps = 1 of ||z||^2 = 2
+    ([2.0, 0.0], [3.0, 0.5], 1, 0.25),    # 0.5^2 = 0.25 = n eps
+    ([1.0, 0.0, 0.0], [1.0, 1.0, 1.0], 2, 1.0),
+])
+def test_constraint_ridge_is_exactly_zero_when_the_unrepresentable_part_meets_the_budget(d, z, n, eps):
+    """Training error sum_k (c/(c + d_k))^2 z_k^2 = n eps with the d = 0 part alone equal to n eps (all binary
+    fractions, exact): the other terms must vanish, so c = 0 exactly (c = e^-745 would be a wrong root)."""
+    assert th.constraint_ridge(d, z, n, eps) == 0.0
+
+
+def _clean(fn):
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        return fn()
+
+
+@pytest.mark.parametrize("eps", [2.0**-180, 1e-60])
+def test_constraint_ridge_below_the_first_bracket_with_a_zero_eigenvalue(eps):
+    """Root below e^-50 (the lower bracket [e^-745, e^-50]) with an eigenvalue-0 direction of coordinate 0: the
+    root is the one-direction root c = s/(1 - s), s = sqrt(eps) (mpmath), to brentq's accuracy as in
+    test_constraint_ridge_to_brentq_accuracy; no warning (c/(c + d) must never be 0/0)."""
+    import mpmath
+
+    ref = _one_direction_ridge(1.0, 1.0, 1, eps)
+    c = _clean(lambda: th.constraint_ridge([1.0, 0.0], [1.0, 0.0], 1, eps))
+    tol = 4 * np.finfo(float).eps * (abs(float(mpmath.log(ref))) + 2 + float(ref))
+    assert abs(c - float(ref)) <= tol * float(ref), (c, float(ref), tol)
+
+
+@pytest.mark.parametrize("d,z,n,eps", [
+    (1e200, 1.0, 1, 0.5),    # root 2.4e200 = e^461.7: the upper bracket grows past e^400
+    (1e308, 1.0, 1, 0.01),   # root 1.1e307, near the top of the float range (c + d would overflow there)
+    (1e300, -2.0, 3, 1.0),
+])
+def test_constraint_ridge_roots_high_in_the_float_range(d, z, n, eps):
+    """Roots above e^400 (the upper end doubles 50, 100, 200, 400, then stops at log(max float)), against
+    the one-direction root d s/(|z| - s) in mpmath, to the brentq accuracy of test_constraint_ridge_to_brentq_accuracy."""
+    import mpmath
+
+    ref = _one_direction_ridge(d, z, n, eps)
+    c = _clean(lambda: th.constraint_ridge([d], [z], n, eps))
+    tol = 4 * np.finfo(float).eps * (abs(float(mpmath.log(ref))) + 2 + float(ref) / d)
+    assert abs(c - float(ref)) <= tol * float(ref), (c, float(ref), tol)
+
+
+def test_constraint_ridge_above_the_float_range_is_an_error():
+    # d = 1e308, z = 1, eps = 0.9: c = d s/(1 - s), s = sqrt(0.9) = 0.9487, is 1.8e309 > max float 1.8e308
+    with pytest.raises(ValueError, match=_exact("epsilon=0.9 needs a ridge above the float range "
+                                                "(largest eigenvalue 1e+308)")):
+        th.constraint_ridge([1e308], [1.0], 1, 0.9)
+
+
+# --------------------------------------------------------------------------- full-run survivors: limit_fit's zero eigenvalues
+
+def _limit_fit_tolerance(C, K, y, rho, n):
+    """Forward-error bound of C (K + rho I)^{-1} y by an eigendecomposition and three products, each backward
+    stable to n u of its operands' norms, amplified by cond(K + rho I): fp_tolerance at scale
+    ||C|| ||y|| / rho (||(K + rho I)^{-1}|| = 1/(d_min + rho) <= 1/rho), four repetitions."""
+    from paper_checks.stats import condition_number, fp_tolerance
+
+    scale = np.linalg.norm(C, 2) * np.linalg.norm(y) / rho
+    return fp_tolerance(scale, condition=condition_number(K, rho), dimension=n, repetitions=4)
+
+
+def test_limit_fit_at_test_points_keeps_the_zero_eigenvalue_direction():
+    """KRR with the amplified ridge rho = ridge/alpha at test points is C (K + rho I)^{-1} y for any cross_gram,
+    also along K's null space. By hand: K = [[1, 1], [1, 1]] (eigenvalues 2, 0), ridge 1/4, alpha 1/2, rho 1/2:
+    (K + I/2)^{-1} = [[1.2, -0.8], [-0.8, 1.2]], times y = (1, 3): (-1.2, 2.8); C = [[1, 0], [1/2, 2]]: (-1.2, 5)."""
+    K = np.array([[1.0, 1.0], [1.0, 1.0]])
+    C = np.array([[1.0, 0.0], [0.5, 2.0]])
+    y = np.array([1.0, 3.0])
+    got = th.limit_fit(K, y, 0.25, 0.5, C)
+    assert np.all(np.abs(got - [-1.2, 5.0]) <= _limit_fit_tolerance(C, K, y, 0.5, 2)), got
+    # alpha 0: rho = inf, the collapsed limit is 0 in every direction
+    np.testing.assert_array_equal(th.limit_fit(K, y, 0.25, 0.0, C), [0.0, 0.0])
+
+
+@pytest.mark.parametrize("alpha", [0.5, 1.0, 1.7])
+def test_limit_fit_with_near_duplicate_inputs_against_the_dense_solve(alpha):
+    """Two training inputs 1e-9 apart: gram_eigh clips the smallest eigenvalue (~1e-18) to 0, but test points
+    still see that direction (k(z, x_0) - k(z, x_1) ~ 1e-9): the dense solve C (K + (ridge/alpha) I)^{-1} y."""
+    X = np.array([0.0, 1e-9, 1.0])
+    K = th.rbf_kernel(X, X, 1.0)
+    C = th.rbf_kernel(np.array([0.3, 0.7]), X, 1.0)
+    y = np.array([1.0, -1.0, 0.5])
+    rho = 0.3 / alpha
+    ref = C @ np.linalg.solve(K + rho * np.eye(3), y)
+    got = th.limit_fit(K, y, 0.3, alpha, C)
+    assert np.all(np.abs(got - ref) <= _limit_fit_tolerance(C, K, y, rho, 3)), (got - ref)
+
+
+def test_limit_fit_ridgeless_at_test_points():
+    """ridge 0: the interpolant C K^{-1} y; K = diag(2, 4) by hand: C (1/2, 3/4) with y = (1, 3)."""
+    C = np.array([[1.0, 2.0], [-1.0, 0.5]])
+    got = th.limit_fit(np.diag([2.0, 4.0]), [1.0, 3.0], 0.0, 0.7, C)
+    from paper_checks.stats import fp_tolerance
+
+    assert np.all(np.abs(got - [2.0, -0.125]) <= fp_tolerance(np.abs(C) @ [0.5, 0.75], dimension=2, repetitions=4))

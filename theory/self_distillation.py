@@ -141,8 +141,6 @@ def _eigenvalues(eigenvalues, ridge):
     d = _checks.array("eigenvalues", eigenvalues, ndim=1, empty=True)
     if d.ndim != 1 or d.size == 0:
         raise ValueError(f"eigenvalues must be a non-empty 1-D array, got shape {d.shape}")
-    if not np.all(np.isfinite(d)):
-        raise ValueError("eigenvalues must be finite")
     if np.any(d < 0):
         raise ValueError(f"eigenvalues must be >= 0 (a Gram matrix is positive semi-definite), got min {float(d.min())!r}")
     if ridge == 0 and np.any(d == 0):
@@ -281,8 +279,6 @@ def gram_eigh(gram):
     K = _checks.array("gram", gram, ndim=2, empty=True)
     if K.ndim != 2 or K.shape[0] != K.shape[1] or K.shape[0] == 0:
         raise ValueError(f"gram must be a non-empty square matrix, got shape {K.shape}")
-    if not np.all(np.isfinite(K)):
-        raise ValueError("gram must be finite")
     scale = max(np.abs(K).max(), np.finfo(float).tiny)
     if np.abs(K - K.T).max() > 8 * K.shape[0] * np.finfo(float).eps * scale:
         raise ValueError("gram must be symmetric")
@@ -300,8 +296,6 @@ def _check_targets(name, y, n):
     ya = _checks.array(name, y, ndim=1, empty=True)
     if ya.shape != (n,):
         raise ValueError(f"{name} must have shape ({n},) like the Gram matrix gram, got {ya.shape}")
-    if not np.all(np.isfinite(ya)):
-        raise ValueError(f"{name} must be finite")
     return ya
 
 
@@ -350,8 +344,9 @@ def limit_fit(gram, y, ridge, alpha, cross_gram=None):
     if cross_gram is None:
         return (V * mult) @ (V.T @ ya)
     C = _cross_gram(cross_gram, d.size)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        coef = np.where(d > 0, mult / np.where(d > 0, d, 1.0), 0.0)
+    # (K + (ridge/alpha) I)^{-1} = V diag(alpha / (alpha d + ridge)) V^T (= mult / d), also where d = 0: test points
+    # can see that direction (gram_eigh clips the eigenvalues of near-duplicate inputs to 0)
+    coef = mult / d if ridge == 0 else float(alpha) / (float(alpha) * d + float(ridge))
     return (C @ V) @ (coef * (V.T @ ya))
 
 
@@ -466,7 +461,7 @@ def constraint_ridge(eigenvalues, coordinates, n_points, epsilon):
 
     Solved by ``brentq`` on ``log c`` (the error increases with ``c``) to
     ``xtol = 1e-15`` relative; ``math.inf`` when ``||z||^2 <= n epsilon`` (the zero
-    function meets the constraint).
+    function meets the constraint); ``ValueError`` when the root lies above the float range.
     """
     eps = _real("epsilon", epsilon, low=0.0, low_open=True)
     if isinstance(n_points, bool) or not isinstance(n_points, numbers.Integral) or n_points < 1:
@@ -476,21 +471,22 @@ def constraint_ridge(eigenvalues, coordinates, n_points, epsilon):
     budget = n_points * eps
     if z @ z <= budget:
         return math.inf
-    live = z != 0
-    if np.any(d[live] == 0):
-        # a direction the kernel cannot represent is always in the residual
-        pass
 
     def excess(logc):
-        c = math.exp(logc)
-        r = c / (c + d) * z
+        with np.errstate(over="ignore"):  # c/(c + d) as 1/(1 + d/c), c + d would overflow; d/c = inf gives 0
+            r = z / (1.0 + d / math.exp(logc))
         return float(r @ r) - budget
 
     lo, hi = -50.0, 50.0
     if excess(lo) >= 0:
+        # directions of eigenvalue 0 (which the kernel cannot represent) stay in the residual at c = e^-745
         return 0.0 if excess(-745.0) >= 0 else math.exp(brentq(excess, -745.0, lo, xtol=1e-300))
+    top = math.log(np.finfo(float).max)  # e^top: the largest ridge a float holds
     while excess(hi) <= 0:
-        hi *= 2
+        if hi == top:
+            raise ValueError(f"epsilon={eps!r} needs a ridge above the float range "
+                             f"(largest eigenvalue {float(d.max())!r})")
+        hi = min(2 * hi, top)
     return math.exp(brentq(excess, lo, hi, xtol=1e-300))
 
 
