@@ -618,3 +618,124 @@ def test_large_but_representable_inputs_and_irrational_constants():
     # J = E int_t^1 X_s ds = x (1 - t) + pi^2 (1 - t)^2 / 2 for Brownian motion with that drift
     J = mt.value_function(mt.Problem("pi**2", "1", "x", 0, 0.0, 1.0, 0.0))
     assert sp.simplify(J - (mt.x * (1 - mt.t) + sp.pi**2 * (1 - mt.t) ** 2 / 2)) == 0
+
+
+# ---------------------------------------------------------------- full-run survivors of the solver functions
+# value_function is memoized (lru_cache): mutmut forks each mutant's process after its clean run has filled the
+# memo with the unmutated values, so every test of _value_coeffs through value_function clears the memo first.
+
+
+def test_value_function_recomputed_closed_forms():
+    """Float discount and horizon enter as nsimplify(., rational=True) rationals (not as sqrt(2)/2, sqrt(2)), and
+    the infinite-horizon back substitution uses the G[k][k+1] (drift b0) coupling; hand-derived closed forms."""
+    mt._value_function.cache_clear()
+    # Brownian motion, r = h = x: E[X_s | X_t = x] = x, so J = x ((1 - e^{-beta (T - t)}) / beta + e^{-beta (T - t)})
+    beta_f, T_f = math.sqrt(2) / 2, math.sqrt(2)
+    beta, T = sp.nsimplify(beta_f, rational=True), sp.nsimplify(T_f, rational=True)
+    assert beta.is_Rational and T.is_Rational
+    J = mt.value_function(mt.Problem("0", "1", "x", "x", beta_f, T_f, 0.0))
+    e = sp.exp(-beta * (T - mt.t))
+    assert sp.simplify(J - mt.x * ((1 - e) / beta + e)) == 0
+    # infinite horizon, dX = (1 - X) dt + dW/2, r = x, beta = 1: E[X_s] = 1 + (x - 1) e^{-s}, so
+    # J = int_0^inf e^{-s} (1 + (x - 1) e^{-s}) ds = 1 + (x - 1) / 2
+    J = mt.value_function(mt.Problem("1 - x", "1/2", "x", 0, 1.0, math.inf, 0.0))
+    assert sp.expand(J - (1 + (mt.x - 1) / 2)) == 0
+
+
+def test_step_size_returns_the_finite_horizon_step():
+    """(steps, dt) with dt = T / K exactly (binary fractions), up to and including K = MAX_STEPS."""
+    assert mt._step_size(mt.Problem("0", "1", "x", 0, 0.0, 2.0, 0.0), 4, None, None) == (4, 0.5)
+    assert mt._step_size(mt.Problem("0", "1", "x", 0, 0.0, 3.0, 0.0), 8, None, None) == (8, 0.375)
+    # the largest supported K is accepted; 1.0 / 10**6 is the correctly rounded literal 1e-6
+    assert mt._step_size(P, mt.MAX_STEPS, None, None) == (mt.MAX_STEPS, 1e-6)
+    assert mt._step_size(P, None, None, None) == (None, None)
+
+
+def test_td_lambda_with_features_and_rewards_constant_in_x():
+    """dmax = 0 (features, tests and rewards free of x): the K-step td_lambda system against exact Gauss-Hermite
+    expectations (the trace is deterministic here)."""
+    from paper_checks.stats import fp_tolerance
+    prob = mt.Problem("1 - 2*x", "1/2", "t", "1", 0.2, 1.5, 0.3)
+    feats, K, lam = ["1", "t"], 3, 0.4
+    Ar, br = _gh_systems(prob, feats, K, lam, "euler")["td_lambda"]
+    A, b = mt.linear_system(prob, feats, "td_lambda", steps=K, lam=lam)
+    scale = max(np.abs(Ar).max(), np.abs(br).max())
+    tol = fp_tolerance(scale, dimension=6**K, repetitions=K + 1)
+    assert np.all(np.abs(A - Ar) <= tol) and np.all(np.abs(b - br) <= tol)
+
+
+def test_infinite_discrete_ml_and_mstd_use_only_the_moments_they_need():
+    """Growing deterministic path X_k = x0 c^k (dX = X dt, no noise, Euler, c = 1 + dt = 2), feature x, r = x,
+    beta = 0.9, dt = 1: g^2 c^2 = 4 e^{-1.8} < 1, so the degree-2 series converge (while g^2 c^3 > 1: the
+    degree-3 moments diverge and are not needed). Geometric sums by hand, with g = e^{-beta dt}:
+    ml:   A = dt x0^2 / (1 - g^2 c^2),  G_k = dt x0 c^k / (1 - g c),  b = dt^2 x0^2 / ((1 - g c) (1 - g^2 c^2));
+    mstd: delta_k = g^k X_k (theta (g c - 1) + dt): A = x0^2 (g c - 1)^2 / (1 - g^2 c^2),
+          b = -x0^2 (g c - 1) dt / (1 - g^2 c^2)."""
+    from paper_checks.stats import fp_tolerance
+    x0, beta, dt, c = 1.5, 0.9, 1.0, 2.0
+    prob = mt.Problem("x", "0", "x", 0, beta, math.inf, x0)
+    with mpmath.workdps(30):
+        g = mpmath.exp(-mpmath.mpf(beta) * dt)
+        q = 1 - g**2 * c**2
+        ref = {"ml": (dt * x0**2 / q, dt**2 * x0**2 / ((1 - g * c) * q)),
+               "mstd": (x0**2 * (g * c - 1) ** 2 / q, -x0**2 * (g * c - 1) * dt / q)}
+        ref = {k: (float(a), float(b)) for k, (a, b) in ref.items()}
+        amp = float(1 / (1 - g * c) + 1 / q)  # relative amplification of the rounding of g and the series
+    assert 4 * math.exp(-1.8) < 1 <= 8 * math.exp(-1.8)
+    for method, (Ar, br) in ref.items():
+        A, b = mt.linear_system(prob, ["x"], method, dt=dt)
+        # sums of at most 5 moments (size 2 deg + 3), each through a 3 x 3 triangular inverse
+        assert abs(A[0, 0] - Ar) <= fp_tolerance(Ar, condition=amp, dimension=5, repetitions=3), method
+        assert abs(b[0] - br) <= fp_tolerance(br, condition=amp, dimension=5, repetitions=3), method
+
+
+def test_singularity_threshold_is_inclusive():
+    """mstd, Brownian motion from 0 with sigma = 10^-6, beta = 0, features 1 and x: A = diag(E[1] at T,
+    int_0^T sigma^2 dt + E[X_T^2]) = diag(1, 2 sigma^2 T) by Ito; T = 1/2 gives exactly 1e-12 = 1e-12 * sv_max
+    (singular: rejected), T = 1 gives 2e-12 (solved: theta = 0 since h = 0)."""
+    prob = mt.Problem("0", "1/10**6", 0, 0, 0.0, 0.5, 0.0)
+    A, b = mt.linear_system(prob, ["1", "x"], "mstd")
+    assert A.tolist() == [[1.0, 0.0], [0.0, 1e-12]] and b.tolist() == [0.0, 0.0]
+    assert np.linalg.svd(A, compute_uv=False).tolist() == [1.0, 1e-12]  # a diagonal matrix's SVD is exact
+    with pytest.raises(ValueError, match=_exact(
+            "method 'mstd' (continuous-time): " + mt._SINGULAR["mstd"] + "; condition number 1e+12")):
+        mt.solve(prob, ["1", "x"], "mstd")
+    assert mt.solve(mt.Problem("0", "1/10**6", 0, 0, 0.0, 1.0, 0.0), ["1", "x"], "mstd").tolist() == [0.0, 0.0]
+
+
+@pytest.mark.parametrize("a", [2, 3])
+def test_convergence_rate_rounding_threshold_is_inclusive_and_absolute_below_one(a):
+    """td0, feature 1, beta = 0, T = 1, h = 0, r = a 10^-13 (1 - 2t): A = 1 in both limits; the continuous
+    b = int_0^1 r dt = 0 and the K-step b = sum_k r(k/K)/K = a 10^-13 / K (left Riemann sum), so theta_K errors
+    are a 10^-13 / K, exact in floating point for K = 1, 2 (halving). The threshold 1e-13 max(1, |theta_inf|)
+    is 1e-13: a = 2 puts the K = 2 error exactly on it (rejected, <=), a = 3 puts both above (fitted: order 1)."""
+    prob = mt.Problem("0", "1", f"{a}/10**13 - {2 * a}*t/10**13", 0, 0.0, 1.0, 0.0)
+    e1 = float(sp.Rational(a, 10**13))
+    assert e1 / 2 == (1e-13 if a == 2 else 1.5e-13)
+    if a == 2:
+        with pytest.raises(ValueError, match=_exact(
+                "theta_K equals the limit to rounding for some K in ks: there is no rate to fit")):
+            mt.convergence_rate(prob, ["1"], "td0", ks=(1, 2))
+        return
+    from paper_checks.stats import fp_tolerance
+    fit = mt.convergence_rate(prob, ["1"], "td0", ks=(1, 2))
+    assert fit.theta_limit.tolist() == [0.0] and fit.thetas.tolist() == [[e1], [e1 / 2]]
+    assert fit.errors.tolist() == [e1, e1 / 2] and fit.dts.tolist() == [1.0, 0.5]
+    # slope (log e1 - log(e1/2)) / log 2 = 1: the logs (|log e| ~ 29) cancel to log 2, amplifying their rounding
+    cancel = abs(math.log(e1 / 2)) / math.log(2)
+    assert abs(fit.order - 1.0) <= fp_tolerance(1.0, condition=cancel, dimension=2, repetitions=4)
+
+
+def test_lstsq_gets_an_explicit_rcond(monkeypatch):
+    """numpy < 2 (pyproject allows numpy >= 1.24) warns and falls back to rcond = -1 when lstsq's rcond is left
+    out: emulate that signature and require rcond=None from gtd's non-square solve and the rate fit."""
+    real = np.linalg.lstsq
+
+    def lstsq_numpy1(a, b, rcond="warn"):
+        assert rcond is None, "rcond left out: numpy < 2 would emit a FutureWarning and use rcond=-1"
+        return real(a, b, rcond=rcond)
+    monkeypatch.setattr(np.linalg, "lstsq", lstsq_numpy1)
+    th = mt.solve(R, ["1", "x"], "gtd", test_functions=["1", "x", "x**2"])
+    assert th.shape == (2,) and np.all(np.isfinite(th))
+    fit = mt.convergence_rate(R, ["1", "x"], "ml", ks=(8, 16, 32))
+    assert math.isfinite(fit.order) and math.isfinite(fit.order_stderr)
