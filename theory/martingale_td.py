@@ -169,6 +169,8 @@ def _parse(name, value, *, allow_t=True):
     expr = sp.nsimplify(expr, rational=True) if expr.atoms(sp.Float) else expr
     if expr.has(sp.zoo, sp.oo, -sp.oo, sp.nan):
         raise ValueError(f"{name} must be finite, got {expr}")
+    if any(isinstance(s, sp.Expr) and not s.free_symbols and s.is_real is False for s in sp.preorder_traversal(expr)):
+        raise ValueError(f"{name} must be a real expression in t and x (no complex constants), got {expr}")
     return expr
 
 
@@ -272,14 +274,14 @@ class _Sym:
 
 
 class _Mp:
-    """mpmath arithmetic with _DPS digits (rates within 1e-30 are merged)."""
+    """mpmath arithmetic with _DPS digits (rates within 1e-32 are merged)."""
 
     zero, one = mpmath.mpf(0), mpmath.mpf(1)
 
     @staticmethod
-    def num(v):
+    def num(v):  # every constant is real (_parse rejects complex ones)
         if isinstance(v, sp.Basic):
-            return mpmath.mpf(sp.N(v, _DPS + 10)) if v.is_real is not False else mpmath.mpc(sp.N(v, _DPS + 10))
+            return mpmath.mpf(sp.N(v, _DPS + 10))
         return mpmath.mpf(v)
 
     exp = staticmethod(mpmath.exp)

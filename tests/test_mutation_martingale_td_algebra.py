@@ -1,0 +1,307 @@
+"""theory.martingale_td: the parsing of expressions (real symbols, foreign names, complex constants), the
+exactly-solvable-class helpers (``_dynamics``, ``_xt_coeffs``, ``_coef_fn``) and the exponential-polynomial
+algebra (``_EP``, ``_XP``, the ``_Sym``/``_Mp`` number systems), each against sympy/mpmath computed here;
+plus the 40-digit closed forms at resonant and tiny rates, where the rate-merging tolerance decides."""
+
+import math
+import re
+
+import mpmath
+import pytest
+import sympy as sp
+
+from paper_checks.stats import fp_tolerance
+from theory import martingale_td as mt
+
+t, x = mt.t, mt.x
+NUMBER_SYSTEMS = [mt._Sym, mt._Mp]
+
+
+def _exact(text):
+    return "^" + re.escape(text) + "$"
+
+
+def _close(value, ref):
+    """A 40-digit value against an exact sympy reference. Bound: every value here is a sum of at most 100
+    products computed with at most 10 roundings of relative size 10^-40 each, of terms below 10^3 in size (times
+    t <= 2, |x| <= 3/2, rates and coefficients below 5 in size), so the error is below 100 * 10 * 1e3 * 1e-40."""
+    with mpmath.workdps(mt._DPS + 10):
+        assert abs(mpmath.mpf(value) - mpmath.mpf(sp.N(ref, mt._DPS + 10))) <= mpmath.mpf(10) ** -34, (value, ref)
+
+
+# ---------------------------------------------------------------- parsing
+
+
+@pytest.mark.parametrize("name", ["T", "X", "XXtXX", "XXxXX", "tx"])
+def test_only_the_names_t_and_x_are_the_module_symbols(name):
+    with pytest.raises(ValueError, match=_exact(f"running_reward may use only the symbols t and x, got ['{name}']")):
+        mt.Problem("0", "1", f"{name}*x", 0, 0.0, 1.0, 0.0)
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("diff(Abs(x), x)", sp.sign(x)),             # d|x|/dx on the reals (a complex x leaves Derivative(x, x))
+    ("x*diff(Abs(t), t)", x * sp.sign(t)),
+    ("integrate(Abs(x), x)", sp.Piecewise((-x**2 / 2, x <= 0), (x**2 / 2, True))),  # unevaluated for complex x
+])
+def test_strings_are_evaluated_with_the_real_symbols(text, expected):
+    r = mt.Problem("0", "1", text, 0, 0.0, 1.0, 0.0).running_reward
+    assert r == expected and not r.has(sp.Derivative, sp.Integral)
+
+
+@pytest.mark.parametrize("text,shown", [
+    ("I*x", "I*x"),
+    ("x*(-1)**(1/3)", "(-1)**(1/3)*x"),
+    ("exp(I*x)", "exp(I*x)"),
+    ("sqrt(-2)", "sqrt(2)*I"),
+    ("asin(2)*x", "x*asin(2)"),
+    ("(x - I)*(x + I)", "(x - I)*(x + I)"),
+])
+def test_complex_constants_are_rejected(text, shown):
+    """Before this check, drift I gave a complex 'value function' and solve() a raw TypeError from mpmath."""
+    for field in ("drift", "diffusion", "running_reward", "terminal_reward"):
+        args = dict(drift="0", diffusion="1", running_reward="x", terminal_reward=0)
+        args[field] = text
+        with pytest.raises(ValueError, match=_exact(
+                f"{field} must be a real expression in t and x (no complex constants), got {shown}")):
+            mt.Problem(**args, discount=0.0, horizon=1.0, x0=0.0)
+    with pytest.raises(ValueError, match=_exact(f"J must be a real expression in t and x (no complex constants), "
+                                                f"got {shown}")):
+        mt.feynman_kac_residual(mt.Problem("0", "1", "x", 0, 0.0, 1.0, 0.0), text)
+    with pytest.raises(ValueError, match=_exact(f"features[1] must be a real expression in t and x (no complex "
+                                                f"constants), got {shown}")):
+        mt.solve(mt.Problem("0", "1", "x", 0, 0.0, 1.0, 0.0), ["1", text], "ml")
+
+
+def test_real_constants_are_accepted():
+    p = mt.Problem("I*I*x", "sqrt(2)*pi", "E*x + asin(1/2)", "Abs(-3)*x", 0.0, 1.0, 0.0)
+    assert p.drift == -x and p.diffusion == sp.sqrt(2) * sp.pi
+    assert p.running_reward == sp.E * x + sp.pi / 6 and p.terminal_reward == 3 * x
+
+
+# ---------------------------------------------------------------- the exactly solvable class
+
+
+def _moment_rhs(n, m, b0, b1, s0, s1):
+    """d/dt E[X^n] = E[L x^n] (Ito): n (b0 m_{n-1} + b1 m_n) + n (n-1)/2 (s0^2 m_{n-2} + 2 s0 s1 m_{n-1} + s1^2 m_n)."""
+    get = lambda k: m[k] if k >= 0 else 0
+    return n * (b0 * get(n - 1) + b1 * m[n]) + sp.Rational(n * (n - 1), 2) * (
+        s0**2 * get(n - 2) + 2 * s0 * s1 * get(n - 1) + s1**2 * m[n])
+
+
+@pytest.mark.parametrize("drift,diffusion,b", [
+    ("1 - x", "pi**2/4", (1, -1, sp.pi**2 / 4, 0)),             # an irrational constant of degree 2 in pi
+    ("sqrt(2)", "pi", (sp.sqrt(2), 0, sp.pi, 0)),
+    ("1/2 - x", "3/10 + x/5", (sp.Rational(1, 2), -1, sp.Rational(3, 10), sp.Rational(1, 5))),
+])
+def test_moments_solve_the_moment_equations(drift, diffusion, b):
+    """The exact moments satisfy m_n' = E[L x^n] with m_n(0) = x0^n (the coefficients read off by hand)."""
+    p = mt.Problem(drift, diffusion, "x", 0, 0.0, 1.0, 0.5)
+    assert mt._dynamics(p) == b
+    m = mt.moments(p, 3)
+    for n in range(4):
+        assert sp.simplify(sp.diff(m[n], t) - _moment_rhs(n, m, *b)) == 0
+        assert sp.simplify(m[n].subs(t, 0) - sp.Rational(1, 2) ** n) == 0
+
+
+def _rows(expr):
+    """Coefficient rows of x^n t^p from sympy: row n lists t^0..t^deg of the x^n coefficient ([] if it is 0)."""
+    e = sp.expand(expr)
+    if e == 0:
+        return [[0]]  # sympy's zero Poly has the single term 0 * x^0 t^0
+    out = []
+    for n in range(max(sp.degree(e, x), 0) + 1):
+        cn = e.coeff(x, n)
+        out.append([] if cn == 0 else sp.Poly(cn, t).all_coeffs()[::-1])
+    return out
+
+
+@pytest.mark.parametrize("expr", [
+    0, 7, x, x**2 + 1, 3 * x**2 * t**2 + x * t - 5 + x**2, t**5 * x + t**3 * x + t * x + x**3,
+    (1 + t + t**2 + t**3) * (x + 2 * t * x**2),
+])
+def test_xt_coeffs_hold_exactly_the_coefficients(expr):
+    assert mt._xt_coeffs("f", expr) == _rows(expr)
+
+
+def test_coef_fn_evaluates_the_x_coefficients_at_a_time():
+    expr = 3 * x**2 * t**2 + x * t - 5 + x**2
+    at = mt._coef_fn("features[0]", expr, 3)  # exactly as many slots as x-degrees: accepted
+    assert at(0.5).tolist() == [-5.0, 0.5, 1.75]  # -5; t; 1 + 3 t^2 at t = 1/2 (binary fractions: exact)
+    assert mt._coef_fn("features[0]", x, 4)(2.0).tolist() == [0.0, 1.0, 0.0, 0.0]
+    with pytest.raises(AssertionError, match=_exact("degree bookkeeping")):
+        mt._coef_fn("features[0]", expr, 2)
+    with pytest.raises(ValueError, match=_exact(
+            "features[0] must be a polynomial in x with coefficients polynomial in t for the exact solvers, "
+            "got sin(x)")):
+        mt._coef_fn("features[0]", sp.sin(x), 3)
+
+
+# ---------------------------------------------------------------- exponential polynomials
+
+
+def _ep(ns, parts):
+    """sum over (rate, coefficients) of e^{rate t} sum_p c_p t^p, built with poly, shift and +."""
+    out = mt._EP(ns)
+    for rate, coefs in parts:
+        out = out + mt._EP.poly(ns, coefs).shift(ns.num(rate))
+    return out
+
+
+def _sym(parts):
+    return sum(sp.exp(rate * t) * sum(c * t**p for p, c in enumerate(coefs)) for rate, coefs in parts)
+
+
+F = [(sp.Rational(-1, 3), [1, 2]), (0, [3, 0, -1])]      # e^{-t/3} (1 + 2t) + 3 - t^2
+G = [(sp.Rational(1, 2), [0, 1]), (0, [5])]               # t e^{t/2} + 5
+DECAYING = [(sp.Rational(-1, 3), [1, 2, 1]), (-2, [sp.Rational(1, 7)])]
+
+
+def _agree(ns, got, ref):
+    """Exact equality for sympy arithmetic, agreement to double rounding for the 40-digit one."""
+    if ns is mt._Sym:
+        assert sp.simplify(got - ref) == 0, (got, ref)
+    else:
+        _close(got, ref)
+
+
+def _check_ep(ep, ref, points=(sp.Rational(0), sp.Rational(3, 4), sp.Rational(2))):
+    """ep at several times (its own number system: ep.at) against the sympy expression ref."""
+    with mpmath.workdps(mt._DPS):
+        for v in points:
+            _agree(ep.ns, ep.at(ep.ns.num(v)), ref.subs(t, v))
+
+
+@pytest.mark.parametrize("ns", NUMBER_SYSTEMS, ids=["sym", "mp"])
+def test_exponential_polynomial_algebra_against_sympy(ns):
+    fs, gs = _sym(F), _sym(G)
+    s = sp.Rational(-5, 4)
+    with mpmath.workdps(mt._DPS):  # the rates enter with 40 digits, as in the solvers
+        f, g = _ep(ns, F), _ep(ns, G)
+        ops = [
+            (f + g, fs + gs), (f - g, fs - gs), (f * g, fs * gs), (f.scale(ns.num(s)), s * fs),
+            (f.shift(ns.num(s)), sp.exp(s * t) * fs), (f.diff(), sp.diff(fs, t)),
+            # every result is an exponential polynomial of the same number system: operations chain
+            (f.scale(ns.num(s)).diff().shift(ns.num(1)) * g, sp.exp(t) * s * sp.diff(fs, t) * gs),
+            (f.antiderivative().diff(), fs),
+            (f.integral_from(ns.num(sp.Rational(1, 2))), sp.integrate(fs, (t, sp.Rational(1, 2), t))),
+            (f.integral_to(ns.num(2)), sp.integrate(fs, (t, t, 2))),
+        ]
+        for ep, ref in ops:
+            assert ep.ns is ns
+            _check_ep(ep, ref)
+        lo, hi = sp.Rational(1, 4), sp.Rational(3, 2)
+        ref = sp.integrate(fs * gs, (t, lo, hi))
+        _agree(ns, (f * g).definite(ns.num(lo), ns.num(hi)), ref)
+
+
+def test_definite_integral_to_a_finite_float_bound_and_to_infinity():
+    """A finite Python float as the upper bound is a finite integral (only math.inf is the infinite one, which
+    converges when every live rate is negative); 40-digit arithmetic only, the one the solvers integrate with."""
+    with mpmath.workdps(mt._DPS):
+        lo = sp.Rational(1, 4)
+        _close(_ep(mt._Mp, DECAYING).definite(mt._Mp.num(lo), math.inf), sp.integrate(_sym(DECAYING), (t, lo, sp.oo)))
+        f = _ep(mt._Mp, F)
+        _close(f.definite(mt._Mp.zero, 2.0), sp.integrate(_sym(F), (t, 0, 2)))  # 2.0 is exact in mpmath
+        _close(f.definite(mt._Mp.zero, mpmath.mpf(2)), sp.integrate(_sym(F), (t, 0, 2)))
+        with pytest.raises(ValueError, match=_exact(
+                "the infinite-horizon integral diverges: the moments grow at rate 0.0 >= the discount rate")):
+            f.definite(mt._Mp.zero, math.inf)
+
+
+@pytest.mark.parametrize("ns", NUMBER_SYSTEMS, ids=["sym", "mp"])
+def test_coefficient_lists_hold_exactly_degree_plus_one_terms(ns):
+    """The rate-0 coefficient lists are those of sympy's Poly (no trailing zeros, no empty slot)."""
+    assert mt._EP.poly(ns, []).terms == {}
+    a, b = mt._EP.poly(ns, [1, 2]), mt._EP.poly(ns, [3, 0, 1])
+    for ep, ref in [(a * b, (1 + 2 * t) * (3 + t**2)), (mt._EP(ns) + b, 3 + t**2),
+                    (b + mt._EP.poly(ns, [7]), 10 + t**2), (a * b * a, (1 + 2 * t) ** 2 * (3 + t**2))]:
+        ((rate, coefs),) = ep.terms.values()
+        assert rate == 0 and coefs == [ns.num(c) for c in sp.Poly(ref, t).all_coeffs()[::-1]]
+
+
+# ---------------------------------------------------------------- polynomials in x
+
+
+def _xp(ns, rows):
+    return mt._XP(ns, [_ep(ns, parts) for parts in rows])
+
+
+def _xp_sym(rows):
+    return sum(_sym(parts) * x**n for n, parts in enumerate(rows))
+
+
+PHI = [[(0, [2])], [(0, [0, 1])], [(sp.Rational(-1, 3), [1, 1])]]     # 2 + t x + e^{-t/3} (1 + t) x^2
+PSI = [[(sp.Rational(1, 2), [1])], [(0, [-3])]]                         # e^{t/2} - 3 x
+
+
+def _check_xp(xp, ref, ns):
+    assert xp.ns is ns
+    for xv in (sp.Rational(-3, 2), sp.Rational(1, 3)):
+        for n, c in enumerate(xp.c):
+            assert c.ns is ns
+        _check_ep(sum((c.scale(ns.num(xv**n)) for n, c in enumerate(xp.c)), mt._EP(ns)), ref.subs(x, xv))
+
+
+@pytest.mark.parametrize("ns", NUMBER_SYSTEMS, ids=["sym", "mp"])
+def test_x_polynomial_derivatives_and_generator_against_sympy(ns):
+    """dx, the product and D = d/dt + b d/dx + sigma^2/2 d^2/dx^2 - beta (applied twice), with the generator
+    matrix sized to the polynomial's own degree (L keeps the degree), against sympy's derivatives."""
+    ps, qs = _xp_sym(PHI), _xp_sym(PSI)
+    b0, b1, s0, s1 = sp.Rational(1, 2), -1, sp.Rational(3, 10), sp.Rational(1, 5)
+    beta = sp.Rational(3, 10)
+    D = lambda f: sp.diff(f, t) + (b0 + b1 * x) * sp.diff(f, x) + (s0 + s1 * x) ** 2 / 2 * sp.diff(f, x, 2) - beta * f
+    with mpmath.workdps(mt._DPS):
+        phi, psi = _xp(ns, PHI), _xp(ns, PSI)
+        G = mt._generator_matrix(ns, (b0, b1, s0, s1), phi.degree)
+        checks = [
+            (phi.dx(), sp.diff(ps, x)), (phi.dx().dx(), sp.diff(ps, x, 2)), (phi.dx().dx().dx(), 0 * x),
+            (phi.dx() * psi, sp.diff(ps, x) * qs), (phi * psi, ps * qs),
+            (_xp(ns, [[(0, [4])]]).dx() * psi, 0 * x),
+            (phi.D(G, ns.num(beta)), D(ps)), (phi.D(G, ns.num(beta)).D(G, ns.num(beta)), D(D(ps))),
+            (phi.D(G, ns.num(beta)).dx(), sp.diff(D(ps), x)),
+        ]
+        for xp, ref in checks:
+            _check_xp(xp, sp.expand(ref), ns)
+        const = _xp(ns, [[(0, [4])]]).dx()
+        assert const.degree == 0
+        _check_ep(const.c[0], sp.Integer(0))
+
+
+# ---------------------------------------------------------------- 40-digit closed forms at resonance
+
+
+@pytest.mark.parametrize("s1,T", [
+    ("1/3", 1.0),      # the rate of E[X^2], 2 b1 + s1^2, is rounding noise (~1e-42), not 0, in 40 digits
+    ("1/3", 0.1),      # ... the constants must enter with 40 digits (the noise stays merged with 0)
+    ("2/3", 0.1),
+    ("100000/9", 0.1),  # noise ~1.5e-33 from rates ~1e8 (still below the 1e-32 merging tolerance)
+])
+def test_geometric_brownian_motion_with_constant_second_moment(s1, T):
+    """dX = -s1^2/2 X dt + s1 X dW: E[X_t^2] = x0^2 e^{(2 b1 + s1^2) t} = x0^2 (Ito), so ml's A for the feature
+    x is int_0^T E[X_t^2] dt = T x0^2 (beta = 0); T as the rational sympy makes of the float."""
+    s = sp.Rational(s1)
+    x0 = 1.5
+    A, b = mt.linear_system(mt.Problem(f"-{s**2 / 2}*x", f"{s}*x", "0", 0, 0.0, T, x0), ["x"], "ml")
+    ref = float(sp.nsimplify(T, rational=True) * sp.Rational(x0) ** 2)
+    assert abs(A[0, 0] - ref) <= fp_tolerance(ref, repetitions=2) and b.tolist() == [0.0]
+
+
+def _threshold_rate():
+    """The merging tolerance 10^-(_DPS - 8) = 1e-32 of _Mp.is_zero as the exact binary number mpmath holds."""
+    with mpmath.workdps(mt._DPS):
+        thr = mpmath.mpf(10) ** (-(mt._DPS - 8))
+    return sp.Rational(int(thr.man)) * sp.Integer(2) ** int(thr.exp)
+
+
+@pytest.mark.parametrize("rate", [sp.Rational(6, 10**32), "threshold"])
+def test_tiny_growth_rates_are_integrated_exactly_over_a_huge_horizon(rate):
+    """dX = b1 X dt, x0 = 1: E[X_t^2] = e^{2 b1 t}, A = int_0^T e^{2 b1 t} dt = expm1(2 b1 T) / (2 b1) (mpmath,
+    60 digits). With 2 b1 of 6e-32, or exactly the 1e-32 merging tolerance (not below it), and T = 1e20 the
+    rate is not 0: 2 b1 T ~ 1e-12 is visible (merging it with 0 gives T e^{2 b1 T}, 2 b1 T / 2 too large)."""
+    rate = _threshold_rate() if rate == "threshold" else rate
+    T = 1e20
+    A, b = mt.linear_system(mt.Problem(f"{rate / 2}*x", "0", "0", 0, 0.0, T, 1.0), ["x"], "ml")
+    with mpmath.workdps(60):
+        r = mpmath.mpf(rate.p) / rate.q
+        ref = float(mpmath.expm1(r * mpmath.mpf(T)) / r)
+    assert abs(A[0, 0] - ref) <= fp_tolerance(ref, repetitions=2) and b.tolist() == [0.0]
