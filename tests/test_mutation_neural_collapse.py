@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from scipy.optimize import minimize
 
+from paper_checks.stats import fp_tolerance
 from theory import neural_collapse as nc
 
 
@@ -698,3 +699,195 @@ def test_cross_class_mixup_optimum_to_its_conditioning_against_mpmath(K, lam, mi
     Hinv = float(mpmath.mnorm(mpmath.inverse(H), 1))
     tol = 16 * U * Hinv * (4 + lam * float(abs(ra) + abs(rb)))
     assert abs(a - float(ra)) <= tol and abs(b - float(rb)) <= tol
+
+
+# --------------------------------------------------------------------------- full-run survivors: branches and stops
+
+def test_class_root_names_a_missing_root_below_the_collapse_threshold(monkeypatch):
+    # phi_2 = 1/2 < psi_2 = 3^(3/2)/8 (hand values), so below phi_2 the largest root exists ...
+    assert nc.collapse_threshold(2) == pytest.approx(0.5, rel=8 * U)
+    assert nc.root_threshold(2) == pytest.approx(3**1.5 / 8, rel=8 * U)
+    assert nc.class_root(0.1, 2) > 0
+    # ... and were it ever missing (the invariant phi_M <= psi_M broken), class_root says so instead of returning None
+    monkeypatch.setattr(nc, "largest_root", lambda ratio, depth: None)
+    with pytest.raises(ArithmeticError, match=_exact("no positive root below the collapse threshold")):
+        nc.class_root(0.1, 2)
+
+
+@pytest.mark.parametrize("M,doublings", [(2, 0), (5, 1)])
+def test_largest_root_returns_an_exact_zero_of_the_equation_at_the_bracket_end(M, doublings):
+    # the bracket's upper end is 2 peak, doubled while the right side is still above the ratio; choose the ratio as
+    # the right side's value there, in the same floating-point operations, so that the rounded equation vanishes
+    # exactly at that end: the root is that end to the last bit (the loop must stop at f = 0, not step past it)
+    peak = ((M - 1.0) / (M + 1.0)) ** (1.0 / M)
+    hi = 2.0 * peak * 2.0**doublings
+    r = M * hi ** (M - 1) / (hi**M + 1.0) ** 2
+    assert M * hi ** (M - 1) / (hi**M + 1.0) ** 2 - r == 0.0
+    assert nc.largest_root(r, M) == hi
+
+
+def _k2_gradient(gamma, mix, lam):
+    """d/d gamma at (a, b) = (gamma/2, -gamma/2) of the K = 2 mixup objective, from the public gradient."""
+    _, g, _ = nc.mixup_objective_gradient_hessian(gamma / 2, -gamma / 2, mix, lam, 2)
+    return float(g[0] - g[1]) / 2
+
+
+@pytest.mark.parametrize("gamma", [-1.0, 1.0])
+def test_two_class_mixup_returns_an_exact_zero_of_the_gradient_at_the_bracket_end(gamma):
+    # the K = 2 bracket starts at [-1, 1]; tanh(g) - (2 mix - 1) + lam g = 0 at g = gamma for
+    # mix = (1 + tanh(gamma) + lam gamma)/2; walking mix by ulps finds mixes where the rounded gradient is exactly 0
+    # at gamma: the optimum is then gamma to the last bit (the bracket search must stop at 0, not move past it)
+    ties = []
+    for lam in np.linspace(0.01, 0.23, 45):
+        lam = float(lam)
+        mix = (1 + math.tanh(gamma) + lam * gamma) / 2
+        for _ in range(20):
+            v = _k2_gradient(gamma, mix, lam)
+            if v == 0.0:
+                ties.append((lam, mix))
+                break
+            mix = float(np.nextafter(mix, 2.0 if v > 0 else -1.0))
+    assert ties
+    for lam, mix in ties:
+        assert nc.mixup_optimal_feature(2, lam, mix) == (gamma / 2, -gamma / 2)
+
+
+@pytest.mark.parametrize("mix", [0.7, 0.2])
+def test_two_class_mixup_with_a_subnormal_decay_against_mpmath(mix):
+    import mpmath
+
+    mpmath.mp.dps = 40
+    # lam = 1e-310 (valid: > 0): the optimum of log(2 cosh g) - (2 mix - 1) g + lam g^2/2 is atanh(2 mix - 1) to
+    # 1e-310; the bracket search must not grow its ends towards 1/lam (which overflows)
+    lam = 1e-310
+    g = mpmath.findroot(lambda v: mpmath.tanh(v) - (2 * mpmath.mpf(mix) - 1) + lam * v, 0.3)
+    a, b = nc.mixup_optimal_feature(2, lam, mix)
+    assert a == -b
+    assert a - b == pytest.approx(float(g), rel=8 * np.finfo(float).eps, abs=0)
+
+
+@pytest.mark.parametrize("K,lam,mix", [(3, 0.1, 0.0), (3, 0.1, 0.5), (3, 1.0, 0.3), (3, 10.0, 0.1),
+                                       (5, 0.1, 0.0), (5, 0.1, 1.0), (4, 100.0, 0.9)])
+def test_cross_class_newton_stops_by_its_step_test_before_the_iteration_cap(monkeypatch, K, lam, mix):
+    # decays >= 0.1: the Hessian is bounded below by about lam, Newton converges quadratically and the step falls
+    # below its stopping test (4 eps relative) well inside the cap of 200 iterations, one linear solve each; a loop
+    # that ran to the cap means the stopping test never fired
+    real_solve = np.linalg.solve
+    solves = []
+
+    def counting_solve(A, b):
+        solves.append(1)
+        return real_solve(A, b)
+
+    monkeypatch.setattr(np.linalg, "solve", counting_solve)
+    a, b = nc.mixup_optimal_feature(K, lam, mix)
+    monkeypatch.undo()
+    assert 1 <= len(solves) < 200
+    _, g, _ = nc.mixup_objective_gradient_hessian(a, b, mix, lam, K)
+    # at the optimum the gradient is rounding: its terms are O(1 + lam |(a, b)|), a few roundings each
+    assert np.abs(g).max() <= fp_tolerance(1 + lam * (abs(a) + abs(b)), repetitions=16)
+
+
+def _ce_parts_mp(M, lw, lh, N, K):
+    """Loss and regulariser of the balanced CE problem in mpmath, the regulariser minimised over the layers' common
+    singular value s by hand: A s^2 + B s^{-2M} is least at s^{2M+2} = M B/A, value (M+1)/M A^{M/(M+1)} (M B)^{1/(M+1)}
+    with A = M lw (K-1)/2, B = lh N K rho^2/(2(K-1))."""
+    import mpmath
+
+    M, lw, lh, N, K = (mpmath.mpf(v) for v in (M, lw, lh, N, K))
+    c = K / (K - 1)
+    A = M * lw * (K - 1) / 2
+
+    def loss(r):
+        return mpmath.log1p((K - 1) * mpmath.exp(-c * r))
+
+    def reg(r):
+        B = lh * N * K * r**2 / (2 * (K - 1))
+        return (M + 1) / M * A ** (M / (M + 1)) * (M * B) ** (1 / (M + 1))
+
+    return loss, reg, c
+
+
+def test_ce_scale_where_the_derivative_changes_sign_twice_in_neighbouring_grid_cells():
+    import mpmath
+
+    mpmath.mp.dps = 30
+    # lw = lh = 0.1481388 (M = 2, K = 3, N = 10) sits just below the decay at which the local maximum and the local
+    # minimum of the objective merge: they are 1 % apart (two neighbouring cells of a 4000-point grid over 18 decades),
+    # each refined in its own cell; the local minimum is worse than rho = 0 (loss log K), so the scale is 0
+    M, lam, N, K = 2, 0.1481388, 10, 3
+    loss, reg, c = _ce_parts_mp(M, lam, lam, N, K)
+
+    def dF(r):
+        return mpmath.diff(lambda w: loss(w) + reg(w), r)
+
+    lo_root, hi_root = mpmath.findroot(dF, 0.4467), mpmath.findroot(dF, 0.4511)
+    assert 1 < hi_root / lo_root < 10 ** (2 * 18 / 3999)  # within two grid steps
+    # rho = 0 is the global minimum: the objective exceeds log K everywhere on a fine scan and at both stationary points
+    scan = [loss(r) + reg(r) - mpmath.log(K) for r in (mpmath.mpf(10) ** (e / 200) for e in range(-1200, 601))]
+    assert min(scan) > 0 and loss(hi_root) + reg(hi_root) > mpmath.log(K)
+    assert nc.ce_scale(M, lam, lam, N, K) == 0.0
+
+
+# --------------------------------------------------------------------------- the CE problem with one decay far below the other
+
+def test_ce_regulariser_factor_form_is_the_symbolic_minimum():
+    import sympy as sp
+
+    M, lw, lh, N, rho = nc.depth_sym, nc._lw, nc._lh, nc._N, nc._rho
+    k = sp.Symbol("k", positive=True)  # K - 1 > 0: sympy needs the sign to combine the powers
+    K = k + 1
+    e = 1 / (M + 1)
+    factored = ((M + 1) / M * (M * (K - 1) / 2) ** (M * e) * (M * N * K / (2 * (K - 1))) ** e
+                * lw ** (M * e) * lh**e * rho ** (2 * e))
+    # every base is positive, so the logarithm of the ratio may be expanded term by term (force=True)
+    ratio = nc.CE_REGULARISER.subs(nc._K, K) / factored
+    assert sp.simplify(sp.expand_log(sp.log(ratio), force=True)) == 0
+
+
+@pytest.mark.parametrize("M,lw,lh,N,K", [(1, 0.1, 0.1, 18, 3), (2, 1e-3, 2e-3, 40, 4), (3, 1e-300, 1.0, 10, 2),
+                                         (8, 1.0, 1e-300, 2000, 100), (2, 5e-324, 1.0, 10, 3)])
+def test_ce_regulariser_and_derivative_against_mpmath(M, lw, lh, N, K):
+    import mpmath
+
+    mpmath.mp.dps = 40
+    loss, reg, c = _ce_parts_mp(M, lw, lh, N, K)
+    for r in (1e-9, 0.3, 7.0, 400.0):
+        ref = reg(mpmath.mpf(r))
+        # each factor a power x^y with y rounded: relative error |ln x| u each, a dozen roundings besides
+        cond = 1 + abs(math.log(lw)) + abs(math.log(lh)) + abs(math.log(r))
+        assert abs(nc._ce_regulariser(r, M, lw, lh, N, K) - float(ref)) <= fp_tolerance(float(ref), condition=cond,
+                                                                                         repetitions=16)
+        d_loss = mpmath.diff(loss, r)
+        d_reg = 2 * ref / ((M + 1) * r)
+        # the derivative is a sum of terms of opposite sign: its error is that of the terms, of their size
+        assert abs(nc._ce_derivative(r, M, lw, lh, N, K) - float(d_loss + d_reg)) <= \
+            fp_tolerance(float(abs(d_loss) + abs(d_reg)), condition=cond, repetitions=16)
+        obj = loss(r) + ref
+        assert abs(nc.ce_objective(r, M, lw, lh, N, K) - float(obj)) <= \
+            fp_tolerance(float(obj), condition=cond, repetitions=16)
+
+
+@pytest.mark.parametrize("args", [(2, 1e-300, 1.0, 10, 2), (8, 1e-300, 1.0, 10, 3), (2, 1.0, 1e-302, 10, 3),
+                                  (1, 1e-300, 1.0, 10, 2)])
+def test_ce_scale_with_one_decay_far_below_the_other_against_mpmath(args):
+    import mpmath
+
+    mpmath.mp.dps = 40
+    # (2, 1e-300, 1.0, 10, 2) returned 3015.6 for the minimiser 231.0 when lh N rho^2 / lw overflowed inside one power,
+    # (2, 1.0, 1e-302, ...) raised ZeroDivisionError when it underflowed
+    M, lw, lh, N, K = args
+    loss, reg, c = _ce_parts_mp(*args)
+
+    def h(r):  # log reg'(r) - log(-loss'(r)): the sign of the derivative, scale-free (both are about 1e-200 here)
+        d_reg = 2 * reg(r) / ((M + 1) * r)
+        return mpmath.log(d_reg) - (mpmath.log(c * (K - 1)) - c * r - mpmath.log1p((K - 1) * mpmath.exp(-c * r)))
+
+    ref = mpmath.findroot(h, (mpmath.mpf(10), mpmath.mpf(2000)), solver="anderson")
+    assert loss(ref) + reg(ref) < mpmath.log(K)  # the stationary point beats rho = 0
+    rho = nc.ce_scale(*args)
+    # brentq's rtol 4 eps, plus the derivative's rounding (|ln lw| + |ln lh| u relative in reg', a dozen roundings)
+    # over its slope: at the root reg' = -loss' and F'' = -c loss' + O(reg'/rho), so the shift is cond u / c absolute
+    cond = (1 + abs(math.log(lw)) + abs(math.log(lh))) / (c * float(ref))
+    tol = 8 * np.finfo(float).eps * float(ref) + fp_tolerance(float(ref), condition=max(cond, 1.0), repetitions=16)
+    assert abs(rho - float(ref)) <= tol

@@ -138,9 +138,7 @@ _c = _K / (_K - 1)
 #: CE of every sample at logit scale rho on a simplex ETF
 CE_LOSS = sp.log(1 + (_K - 1) * sp.exp(-_c * _rho))
 CE_OBJECTIVE = CE_LOSS + CE_REGULARISER
-_ce_dobj = sp.lambdify((_rho, depth_sym, _lw, _lh, _N, _K), sp.diff(CE_OBJECTIVE, _rho), "math")
 _ce_obj = sp.lambdify((_rho, depth_sym, _lw, _lh, _N, _K), CE_OBJECTIVE, "math")
-_ce_reg = sp.lambdify((_rho, depth_sym, _lw, _lh, _N, _K), CE_REGULARISER, "math")
 _ce_s = sp.lambdify((_rho, depth_sym, _lw, _lh, _N, _K), CE_LAYER_SINGULAR_VALUE, "math")
 _ce_sol1 = sp.solve(sp.diff(CE_OBJECTIVE.subs(depth_sym, 1), _rho), _rho)
 #: depth 1: the positive stationary logit scale in closed form (sympy solve)
@@ -375,7 +373,30 @@ def ce_objective(rho, depth, weight_decay, feature_decay, n_samples, num_classes
         return math.log(num_classes)
     K = num_classes
     loss = math.log1p((K - 1) * math.exp(-rho * K / (K - 1)))
-    return float(loss + _ce_reg(rho, depth, weight_decay, feature_decay, n_samples, num_classes))
+    return float(loss + _ce_regulariser(rho, depth, weight_decay, feature_decay, n_samples, num_classes))
+
+
+def _ce_regulariser(rho, M, lw, lh, N, K):
+    """:data:`CE_REGULARISER` factor by factor (tests check the form against the symbolic one).
+
+    ``min_s A s^2 + B s^{-2M} = (M+1)/M A^{M/(M+1)} (M B)^{1/(M+1)}`` with ``A = M lw (K-1)/2``,
+    ``B = lh N K rho^2/(2(K-1))``, each power taken separately: the lambdified form divides
+    ``lh N rho^2`` by ``lw`` inside one power, which overflowed for ``lw`` far below ``lh``
+    (``ce_scale(2, 1e-300, 1.0, 10, 2)`` returned 3015.6 for the minimiser 231.0) and underflowed
+    to ``0.0 ** (-2/3)`` for ``lh`` far below ``lw`` (a ``ZeroDivisionError``).
+    """
+    e = 1.0 / (M + 1.0)
+    return ((M + 1.0) / M * (M * (K - 1) / 2.0) ** (M / (M + 1.0)) * (M * N * K / (2.0 * (K - 1))) ** e
+            * lw ** (M / (M + 1.0)) * lh**e * rho ** (2.0 / (M + 1.0)))
+
+
+def _ce_derivative(rho, M, lw, lh, N, K):
+    """``d/d rho`` of :func:`ce_objective` at ``rho > 0``: ``-c (K-1) e^{-c rho}/(1 + (K-1) e^{-c rho}) + reg'``.
+
+    The regulariser is ``C rho^{2/(M+1)}``, so ``reg' = 2 reg / ((M+1) rho)``.
+    """
+    q = (K - 1) * math.exp(-rho * K / (K - 1))
+    return -K / (K - 1) * q / (1.0 + q) + 2.0 / (M + 1.0) * _ce_regulariser(rho, M, lw, lh, N, K) / rho
 
 
 def _ce_args(depth, weight_decay, feature_decay, n_samples, num_classes):
@@ -404,12 +425,11 @@ def ce_scale(depth, weight_decay, feature_decay, n_samples, num_classes) -> floa
         except (ValueError, ZeroDivisionError):
             pass
     else:
+        # beyond rho ~ 750 e^{-c rho} underflows and the derivative is reg' >= 0: every stationary point is inside
         grid = np.logspace(-12, 6, 4000)
-        vals = np.array([_ce_dobj(r, *args) for r in grid])
+        vals = np.array([_ce_derivative(r, *args) for r in grid])
         for i in np.nonzero(np.sign(vals[:-1]) != np.sign(vals[1:]))[0]:
-            candidates.append(brentq(lambda r: _ce_dobj(r, *args), grid[i], grid[i + 1], xtol=1e-300))
-        if vals[-1] < 0:
-            raise ArithmeticError("CE scale search ran past rho = 1e6; the regularisation is too small")
+            candidates.append(brentq(lambda r: _ce_derivative(r, *args), grid[i], grid[i + 1], xtol=1e-300))
     objs = [ce_objective(r, *args) for r in candidates]
     return float(candidates[int(np.argmin(objs))])
 
@@ -657,10 +677,9 @@ def frame_target(kind, num_classes, lengths=None) -> np.ndarray:
         return np.eye(K) - np.ones((K, K)) / K
     if kind == "orthogonal":
         return np.eye(K)
-    if kind == "general":
-        L = _checks.array("lengths", lengths, ndim=1, shape=(K,), nonneg=True)
-        return np.diag(L)
-    raise ValueError(f"kind must be 'etf', 'orthogonal' or 'general', got {kind!r}")
+    # kind == "general" (_checks.choice above admits only the three)
+    L = _checks.array("lengths", lengths, ndim=1, shape=(K,), nonneg=True)
+    return np.diag(L)
 
 
 def nc3(product, means, scaling=None) -> float:
