@@ -463,3 +463,98 @@ def test_tiny_ridges_at_the_interpolation_peak_diverge_as_one_over_root_ridge(n,
     assert ef.kappa == pytest.approx(math.sqrt(g0 * ridge / n), rel=stats.fp_tolerance(1.0, condition=_gamma0_condition(g0), dimension=5, repetitions=8), abs=0)
     assert ef.test == pytest.approx(expected, rel=stats.fp_tolerance(1.0, condition=_gamma0_condition(g0), dimension=5,
                                                                       repetitions=32))
+
+
+# --------------------------------------------------------------------------- extreme ridges against mpmath
+
+def _mp_eigenframework(lam, v, noise, n, N, ridge, dps=360):
+    """``(kappa, gamma, E_te)`` of the paper's equations at ``dps`` digits (mpmath): ``gamma_0`` the root of
+    ``z = min(n, N)`` in log gamma, then ``delta(gamma) = gamma (1 - z/N)(n - z) = ridge`` in
+    ``u = log(gamma - gamma_0)`` (bisection, polished by Anderson's method), and the risk in the paper's own
+    forms of ``x`` and ``B_i``. 360 digits resolve ``n - z`` and ``N - z`` down to ridges of 1e-300."""
+    import mpmath as mp
+
+    with mp.workdps(dps):
+        lm, v2 = [mp.mpf(float(x)) for x in lam], [mp.mpf(float(x)) ** 2 for x in v]
+        nn, d = mp.mpf(n), mp.mpf(ridge)
+        NN = mp.inf if math.isinf(N) else mp.mpf(N)
+        z = lambda g: mp.fsum(x / (x + g) for x in lm)  # noqa: E731
+
+        def root(f, lo, hi):  # f increasing, f(lo) < 0 < f(hi)
+            for _ in range(80):
+                mid = (lo + hi) / 2
+                lo, hi = (mid, hi) if f(mid) < 0 else (lo, mid)
+            return mp.findroot(f, (lo, hi), solver="anderson")
+
+        r = min(nn, NN)
+        g0 = mp.exp(root(lambda lg: r - z(mp.exp(lg)), mp.mpf(-1600), mp.mpf(1600))) if r < sum(x > 0 for x in lm) else 0
+        delta = lambda g: g * (1 - z(g) / NN) * (nn - z(g))  # noqa: E731
+        g = g0 + mp.exp(root(lambda u: mp.log(delta(g0 + mp.exp(u))) - mp.log(d), mp.mpf(-1600), mp.mpf(1600)))
+        kappa = g * (1 - z(g) / NN)
+        L = [x / (x + g) for x in lm]
+        zz, q = mp.fsum(L), mp.fsum(a * a for a in L)
+        if NN == mp.inf:
+            x, B = q / nn, [(1 - a) ** 2 for a in L]
+        else:
+            x = (q * (NN - 2 * zz) + zz**2) / (nn * (NN - q))
+            B = [(1 - a) - kappa * a / (lv + g) * NN / (NN - q) for a, lv in zip(L, lm)]
+        return float(kappa), float(g), float((mp.fsum(b * w for b, w in zip(B, v2)) + noise) / (1 - x))
+
+
+EXTREME = [
+    # n = rank (the zero eigenvalue is outside it) < N: gamma_0 = 0 and n - z = sum (1 - L) ~ gamma, lost in n - z
+    ([1.0, 0.3, 0.0], 2, 10.0, 1e-40),
+    ([1.0, 0.3, 0.0], 2, 10.0, 1e-150),
+    ([1.0, 0.5], 2, math.inf, 1e-40),
+    ([1.0, 0.5], 5, 2.0, 1e-40),  # N = rank < n: N - z lost the same way
+    (LAM5, 7, 9.0, 1e-300),  # n, N above the rank: gamma ~ 1e-300
+    # n = N = rank: also N - q = sum (1 - L^2) ~ gamma, lost in N - q (E_te was 25 % off)
+    ([1.0, 0.3, 0.0], 2, 2.0, 1e-40),
+    ([1.0, 0.3, 0.0], 2, 2.0, 1e-150),
+    # n close to N below the rank: n - z and N - z both tiny, kappa from either form loses ~ u z / gap
+    (LAM5, 2, 2 + 1e-9, 1e-20),
+    (LAM5, 2, 2 + 1e-6, 1e-16),
+    (LAM5, 2, 2 - 1e-6, 1e-20),
+    # n = N below the rank with small eigenvalues: gamma * ridge (~1e-321) underflows
+    ([1e-20, 5e-21, 2.5e-21], 2, 2.0, 1e-300),
+]
+
+
+@pytest.mark.parametrize("lam,n,N,ridge", EXTREME)
+def test_extreme_ridges_against_extended_precision(lam, n, N, ridge):
+    v = [1.0] * len(lam)
+    k_ref, g_ref, e_ref = _mp_eigenframework(lam, v, 0.1, n, N, ridge)
+    ef = rf.eigenframework(lam, v, 0.1, n, N, ridge)
+    # the Newton iteration stops once its step in t = log gamma is below 4 eps |t| (8 u |t|; the slope of
+    # log delta in t is >= 1, so that bounds the error), and exp(t) adds u |t|; kappa depends on gamma no more
+    # steeply than gamma itself (the root of a quadratic homogeneous in gamma), and E_te through kappa alone
+    # (slack = ridge / kappa, N - z = N kappa / gamma) with its own few roundings per mode
+    cond = max(1.0, abs(math.log(g_ref)))
+    assert ef.gamma == pytest.approx(g_ref, rel=stats.fp_tolerance(1.0, condition=cond, repetitions=9), abs=0)
+    assert ef.kappa == pytest.approx(k_ref, rel=stats.fp_tolerance(1.0, condition=cond, repetitions=12), abs=0)
+    assert ef.test == pytest.approx(e_ref, rel=stats.fp_tolerance(1.0, condition=cond, dimension=len(lam),
+                                                                   repetitions=24), abs=0)
+
+
+def test_ridgeless_gamma_below_the_smallest_subnormal():
+    # lambda = (1e-30, 5e-324), n = 1.9: the root of z = 1.9 has L_2 = 0.9, gamma_0 ~ 5e-324 / 9, whose nearest
+    # double is 0 (the search floor 1e-300 lambda_max is itself 0 here: it used to reach log(0))
+    import mpmath as mp
+
+    # a/(a + g) + b/(b + g) = r is the quadratic r g^2 + (r - 1)(a + b) g + (r - 2) a b = 0: its positive root,
+    # written without cancellation (C < 0 < B)
+    with mp.workdps(60):
+        a, b, r = mp.mpf(1e-30), mp.mpf(5e-324), mp.mpf(1.9)
+        B, C = (r - 1) * (a + b), (r - 2) * a * b
+        g0 = -2 * C / (B + mp.sqrt(B * B - 4 * r * C))
+    assert 0 < g0 < mp.mpf(5e-324) / 2  # below half the smallest subnormal
+    assert float(g0) == 0.0
+    assert rf.effective_regularization([1e-30, 5e-324], 1.9, math.inf, 0.0) == (0.0, 0.0)
+
+
+def test_the_smallest_subnormal_ridge():
+    # KRR, n = 3 > rank 2: delta = gamma (n - z) = gamma (1 + 3 gamma + ...), so gamma = 5e-324 (the ridge) to
+    # the last bit: the spacing of doubles there is 5e-324 (ridge / n used to round to 0 before its logarithm)
+    k_ref, g_ref, _ = _mp_eigenframework([1.0, 0.5], [1.0, 1.0], 0.0, 3, math.inf, 5e-324)
+    assert g_ref == 5e-324
+    assert rf.effective_regularization([1.0, 0.5], 3, math.inf, 5e-324) == (k_ref, g_ref)

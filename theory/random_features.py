@@ -190,7 +190,7 @@ def _at_gamma(p: _Problem, gamma: float, ridge: float | None = None) -> Eigenfra
     finite = math.isfinite(N)
     if ridge is not None and ridge > 0 and gamma > 0:
         if finite:
-            kappa = _accurate_kappa(gamma, ridge, z, n, N, n - z)
+            kappa = _accurate_kappa(gamma, ridge, n, N)
             feat_gap = N * kappa / gamma  # N - z
         else:
             kappa = gamma
@@ -200,9 +200,12 @@ def _at_gamma(p: _Problem, gamma: float, ridge: float | None = None) -> Eigenfra
         feat_gap = N - z if finite else math.inf
         kappa = gamma * feat_gap / N if finite else gamma
     if finite:
-        # (N - z) / (N - q); N = q only when every learnability is 0 or 1 (ridgeless, N = rank), where
-        # ratio multiplies zeros only: any finite value, 1
-        ratio = feat_gap / (N - q) if N > q else 1.0
+        # (N - z) / (N - q), with N - q = (N - rank) + sum_{lam > 0} w (1 - L)(1 + L) when N >= rank: non-negative
+        # terms (gamma_0 = 0 there, so L -> 1 with the ridge, and N - q would lose the sum to cancellation);
+        # N = q only when every learnability is 0 or 1 (ridgeless, N = rank), where ratio multiplies zeros only:
+        # any finite value, 1
+        gap_q = N - p.rank + float((p.w * one_minus * (1.0 + L))[p.lam > 0].sum()) if N >= p.rank else N - q
+        ratio = feat_gap / gap_q if gap_q > 0 else 1.0
         one_minus_x = slack / n + zq * ratio / n
     else:
         ratio = 1.0
@@ -218,25 +221,21 @@ def _at_gamma(p: _Problem, gamma: float, ridge: float | None = None) -> Eigenfra
                           bias=bias, test=test, train=train)
 
 
-def _accurate_kappa(gamma, ridge, z, n, N, slack):
-    """``kappa`` from whichever form of the fixed point loses least to cancellation.
+def _accurate_kappa(gamma, ridge, n, N):
+    """``kappa`` from the fixed point with ``z`` eliminated: no cancellation, whatever the gaps.
 
-    (2): ``gamma (N - z)/N`` (error ~ u z/(N - z)); (1): ``ridge/(n - z)`` (~ u z/(n - z));
-    their geometric mean ``sqrt(gamma ridge/N (1 + (N - n)/(n - z)))``, in which ``n - z``
-    enters only through ``(N - n)/(n - z)`` (~ u z |N - n| / (2 (n - z)(N - z)); exact at n = N).
+    (1) and (2) give ``n - z = ridge/kappa`` and ``N - z = N kappa/gamma``, so
+    ``N kappa/gamma = (N - n) + ridge/kappa``: ``kappa^2 - 2 c kappa - s^2 = 0`` with
+    ``c = gamma (N - n)/(2N)`` and ``s^2 = gamma ridge/N``, whose positive root is
+    ``c + hypot(c, s)`` (written ``s^2/(hypot(c, s) - c)`` when ``c < 0``, i.e. ``n > N``).
+    The forms (2) ``gamma (N - z)/N`` and (1) ``ridge/(n - z)`` lose ~ u z/(N - z) and
+    ~ u z/(n - z) to cancellation, both large when the two gaps are small (``n`` near ``N``,
+    a tiny ridge); this root depends on ``gamma`` alone, and no more steeply than ``gamma``.
     """
-    feat = N - z
-    if feat <= 0:
-        return ridge / slack if slack > 0 else math.sqrt(gamma * ridge / N)  # n = N: the third form, exact
-    if slack <= 0:  # gamma rounded onto gamma_0 (tiny ridge, n < N): only (2) is usable
-        return gamma * feat / N
-    errors = (z / feat, z / slack, 0.5 * z * abs(N - n) / (slack * feat))
-    best = min(range(3), key=errors.__getitem__)
-    if best == 0:
-        return gamma * feat / N
-    if best == 1:
-        return ridge / slack
-    return math.sqrt(gamma * ridge / N * (1.0 + (N - n) / slack))
+    c = 0.5 * gamma * ((N - n) / N)
+    s = math.sqrt(gamma) * math.sqrt(ridge) / math.sqrt(N)  # each factor under its own root: no underflow
+    h = math.hypot(c, s)
+    return c + h if c >= 0 else s * (s / (h - c))
 
 
 def _z(p: _Problem, gamma):
@@ -254,7 +253,7 @@ def _ridgeless_gamma(p: _Problem) -> float:
     lo = hi
     while _z(p, lo) <= r:
         lo *= 0.5
-        if lo < 1e-300 * lmax:
+        if lo <= 1e-300 * lmax:  # (<=: the floor is 0 when lmax < ~2.5e-24; lo = 0 has no logarithm)
             return 0.0
     f = lambda t: math.log(_z(p, math.exp(t))) - math.log(r)  # noqa: E731
     t = brentq(f, math.log(lo), math.log(hi), xtol=1e-300, rtol=4 * np.finfo(float).eps, maxiter=400)
@@ -264,12 +263,16 @@ def _ridgeless_gamma(p: _Problem) -> float:
 def _log_ridge(p: _Problem, t):
     """``(g, g')`` with ``g = log delta(e^t)`` and ``g' = dg/dt``; ``(-inf, inf)`` outside the domain."""
     gamma = math.exp(t)
-    _, _, z, _, zq = _sums(p, gamma)
-    slack = p.n - z
-    feat = 1.0 if math.isinf(p.N) else 1.0 - z / p.N
+    _, one_minus, z, _, zq = _sums(p, gamma)
+    # m - z = (m - rank) + sum_{lam > 0} w (1 - L) for m = n, N: a sum of non-negative terms when m >= rank
+    # (gamma_0 = 0 there, so gamma itself goes to 0 with the ridge; m - z would lose it to cancellation)
+    unlearned = float((p.w * one_minus)[p.lam > 0].sum())
+    slack = p.n - p.rank + unlearned if p.n >= p.rank else p.n - z
+    feat_gap = math.inf if math.isinf(p.N) else (p.N - p.rank + unlearned if p.N >= p.rank else p.N - z)
+    feat = 1.0 if math.isinf(p.N) else feat_gap / p.N
     if slack <= 0 or feat <= 0:
         return -math.inf, math.inf
-    slope = 1.0 + zq / slack + (0.0 if math.isinf(p.N) else zq / (p.N - z))
+    slope = 1.0 + zq / slack + (0.0 if math.isinf(p.N) else zq / feat_gap)
     return t + math.log(feat) + math.log(slack), slope
 
 
@@ -292,7 +295,7 @@ def _solve_gamma(p: _Problem, ridge: float) -> float:
     else:
         to_t = lambda x: x  # noqa: E731
         dt_dx = lambda x: 1.0  # noqa: E731
-        x = math.log(ridge / p.n)
+        x = math.log(ridge) - math.log(p.n)  # (not log(ridge / n): a subnormal ridge / n can round to 0)
     lo, hi = -math.inf, math.inf  # g(lo) < 0 < g(hi)
     for _ in range(200):
         t = to_t(x)
