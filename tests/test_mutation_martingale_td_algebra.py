@@ -7,6 +7,7 @@ import math
 import re
 
 import mpmath
+import numpy as np
 import pytest
 import sympy as sp
 
@@ -305,3 +306,61 @@ def test_tiny_growth_rates_are_integrated_exactly_over_a_huge_horizon(rate):
         r = mpmath.mpf(rate.p) / rate.q
         ref = float(mpmath.expm1(r * mpmath.mpf(T)) / r)
     assert abs(A[0, 0] - ref) <= fp_tolerance(ref, repetitions=2) and b.tolist() == [0.0]
+
+
+# ---------------------------------------------------------------- small rates: precision doubled until two tries agree
+# The closed form's terms p!/a^{j+1} of int t^p e^{at} cancel to ~T^{p+1}; 40 digits lost all of them at a = 1e-10,
+# p = 2 (ml's b came out as -2^31 for 0.35); the system is now recomputed at twice the digits until two tries agree.
+
+
+def _ou_ml_reference(a, p):
+    """dX = a X dt + dW, X_0 = 1, beta = 0, T = 1, r = t^p x, feature x, all exact in sympy (independent of the
+    module): E[X_t^2] = e^{2at} + (e^{2at} - 1)/(2a), J = x g(t) with g(t) = int_t^1 s^p e^{a(s - t)} ds, and
+    ml's A = int_0^1 E[X_t^2] dt, b = int_0^1 E[X_t^2] g(t) dt, evaluated by evalf (adaptive precision)."""
+    s = sp.Symbol("s")
+    m2 = sp.exp(2 * a * t) + (sp.exp(2 * a * t) - 1) / (2 * a)
+    g = sp.integrate(s**p * sp.exp(a * (s - t)), (s, t, 1))
+    A = sp.integrate(sp.expand(m2), (t, 0, 1))
+    b = sp.integrate(sp.expand(m2 * g), (t, 0, 1))
+    return float(sp.N(A, 30)), float(sp.N(b, 30))
+
+
+@pytest.mark.parametrize("a", [sp.Rational(1, 10**10), sp.Rational(-1, 10**6), sp.Rational(1, 1000), sp.Rational(3, 2)])
+@pytest.mark.parametrize("p", [2, 3])
+def test_ml_system_at_small_and_ordinary_rates_against_sympy(a, p):
+    """Rates 1e-10, -1e-6, 1e-3 (cancelling at 40 digits) and 3/2: moments, value coefficients and the definite
+    integrals, through the precision doubling: the agreed result is within double rounding of the exact one."""
+    A, b = mt.linear_system(mt.Problem(f"{a}*x", "1", f"t**{p}*x", 0, 0.0, 1.0, 1.0), ["x"], "ml")
+    Ar, br = _ou_ml_reference(a, p)
+    assert abs(A[0, 0] - Ar) <= fp_tolerance(Ar, repetitions=2) and abs(b[0] - br) <= fp_tolerance(br, repetitions=2)
+
+
+@pytest.mark.parametrize("method", ["td_lambda", "td0", "mstd"])
+def test_a_rate_of_two_to_the_minus_sixty_gives_the_rate_zero_system(method):
+    """dX = 2^-60 X dt + dW against dX = dW (the rate 0, merged exactly): the systems are smooth in the rate with
+    derivatives of order 1 here, so they differ by ~1e-18 relative, far below double rounding; the rate 2^-60 is
+    well above the 1e-32 merging tolerance, so the small-rate path (td_lambda's eligibility moments included)
+    is the one tested."""
+    kw = dict(lam=0.5) if method == "td_lambda" else {}
+    feats = ["1", "x", "x**2"]
+    A0, b0 = mt.linear_system(mt.Problem("0", "1", "t*x**2", "x", 0.3, 1.0, 0.5), feats, method, **kw)
+    A, b = mt.linear_system(mt.Problem("x/2**60", "1", "t*x**2", "x", 0.3, 1.0, 0.5), feats, method, **kw)
+    scale = max(np.abs(A0).max(), np.abs(b0).max())
+    tol = fp_tolerance(scale, dimension=len(feats), repetitions=4)
+    assert np.all(np.abs(A - A0) <= tol) and np.all(np.abs(b - b0) <= tol), (A - A0, b - b0)
+
+
+def test_a_closed_form_that_cancels_beyond_the_most_digits_is_a_clear_error(monkeypatch):
+    """dX = X/10^10 dt + dW, r = t^2 x needs 160 digits (40 and 80 disagree, 160 and 320 agree): capped at 80 digits
+    the solver says so instead of returning the 80-digit guess; at the cap 160 it returns the exact value."""
+    prob = mt.Problem("x/10**10", "1", "t**2*x", 0, 0.0, 1.0, 1.0)
+    monkeypatch.setattr(mt, "_MAX_DPS", 80)
+    with pytest.raises(ValueError, match=_exact(
+            "the 'ml' closed form cancels beyond 80 digits (rates of the moments nearly equal, or near 0 but above "
+            "1e-32, over the horizon); supported: rates that differ by more than the horizon's reciprocal times "
+            "1e-25, or merge below 1e-32")):
+        mt.linear_system(prob, ["x"], "ml")
+    monkeypatch.setattr(mt, "_MAX_DPS", 320)
+    _, b = mt.linear_system(prob, ["x"], "ml")
+    ref = _ou_ml_reference(sp.Rational(1, 10**10), 2)[1]
+    assert abs(b[0] - ref) <= fp_tolerance(ref, repetitions=2)

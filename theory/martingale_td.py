@@ -38,7 +38,10 @@ coefficients polynomial in ``t``.  Anything else raises ``ValueError``.  Then:
   arithmetic); infinite horizon: ``(beta - G) a = r`` (linear algebra), which needs
   ``beta > G[n, n]`` for every ``n <= deg``;
 * the continuous-time normal equations are integrals of exponential polynomials
-  evaluated **in closed form** (no quadrature) in mpmath with 40 significant digits.
+  evaluated **in closed form** (no quadrature) in mpmath with 40 significant digits,
+  then 80, 160, ... (at most 640) until two precisions agree to double rounding: the closed
+  forms of small or nearly equal rates cancel, and the digits they lose do not depend on the
+  precision.
 
 Methods (:func:`solve`, :func:`linear_system`)
 ----------------------------------------------
@@ -122,7 +125,9 @@ x = sp.Symbol("x", real=True)
 
 METHODS = ("ml", "mstd", "td0", "lstd", "td_lambda", "gtd")
 TRANSITIONS = ("euler", "exact")
-_DPS = 40  # mpmath digits of the continuous-time closed forms
+_DPS = 40  # mpmath digits of the continuous-time closed forms (the first try; doubled until two tries agree)
+#: the most digits the continuous-time closed forms are tried at
+_MAX_DPS = 640
 #: infinite horizon, ``steps=K``: ``dt = TRUNCATION_BITS ln 2 / (beta K)``, the simulation's grid
 #: (``simulations.martingale_td.TRUNCATION_BITS``, equal by test)
 TRUNCATION_BITS = 54
@@ -273,15 +278,21 @@ class _Sym:
         return sp.expand(v) == 0
 
 
+with mpmath.workdps(_DPS):
+    #: rates closer than this are one rate (rounding noise of the constants at _DPS digits), held as one exact
+    #: binary number so that every working precision merges the same rates
+    _MERGE = mpmath.mpf(10) ** (-(_DPS - 8))
+
+
 class _Mp:
-    """mpmath arithmetic with _DPS digits (rates within 1e-32 are merged)."""
+    """mpmath arithmetic at the working precision (rates within 1e-32 are merged, at every precision)."""
 
     zero, one = mpmath.mpf(0), mpmath.mpf(1)
 
     @staticmethod
     def num(v):  # every constant is real (_parse rejects complex ones)
         if isinstance(v, sp.Basic):
-            return mpmath.mpf(sp.N(v, _DPS + 10))
+            return mpmath.mpf(sp.N(v, mpmath.mp.dps + 10))
         return mpmath.mpf(v)
 
     exp = staticmethod(mpmath.exp)
@@ -292,7 +303,7 @@ class _Mp:
 
     @staticmethod
     def is_zero(v):
-        return abs(v) < mpmath.mpf(10) ** (-(_DPS - 8))
+        return abs(v) < _MERGE
 
 
 class _EP:
@@ -626,8 +637,35 @@ def _common(problem, features, method, steps, lam, test_functions, transition):
 # --------------------------------------------------------------------------- continuous time
 
 def _continuous_system(problem, feats, method, lam, tests):
-    with mpmath.workdps(_DPS):
-        return _continuous_system_mp(problem, feats, method, lam, tests)
+    """The closed-form system at _DPS digits, then at twice as many until two tries agree (to the double rounding
+    of each entry, or to 10^-32 of the system's scale, the rate-merging level, for entries that are 0 but for
+    rounding).
+
+    The exponential polynomials cancel: ``int t^p e^{at}`` has terms ``p!/a^{j+1}`` (and nested integrals of a
+    small rate ``a`` powers of ``1/a``) that sum to far less, so a fixed precision loses every digit for a small
+    enough rate (``dX = X/10^10 dt + dW`` gave ml's ``b = -2^31`` for ``0.35`` at 40 digits). The lost digits do
+    not depend on the precision, so doubling it recovers them; ``ValueError`` when _MAX_DPS digits do not.
+    """
+    prev, dps = None, _DPS
+    while True:
+        with mpmath.workdps(dps):
+            A, b = _continuous_system_mp(problem, feats, method, lam, tests)
+        if not (np.all(np.isfinite(A)) and np.all(np.isfinite(b))):
+            return A, b  # beyond double precision at any number of digits: linear_system says so
+        if prev is not None and _agree(prev, (A, b)):
+            return A, b
+        if dps >= _MAX_DPS:
+            raise ValueError(f"the {method!r} closed form cancels beyond {_MAX_DPS} digits (rates of the moments "
+                             "nearly equal, or near 0 but above 1e-32, over the horizon); supported: rates that "
+                             "differ by more than the horizon's reciprocal times 1e-25, or merge below 1e-32")
+        prev, dps = (A, b), 2 * dps
+
+
+def _agree(first, second):
+    """Entrywise ``|u - v| <= 2 eps |v| + 10^-32 scale`` for the pairs (A, b) of two precisions."""
+    eps = np.finfo(float).eps
+    scale = max(max(float(np.abs(v).max()) for v in second if v.size), np.finfo(float).tiny)
+    return all(np.all(np.abs(u - v) <= 2 * eps * np.abs(v) + 1e-32 * scale) for u, v in zip(first, second))
 
 
 def _continuous_system_mp(problem, feats, method, lam, tests):
