@@ -52,8 +52,11 @@ CASES = [
     (lambda: mt.solve(P, ["x"], "sarsa"), "method must be one of ml, mstd, td0, lstd, td_lambda, gtd; got 'sarsa'"),
     (lambda: mt.solve(P, ["x"], "ml", steps=0), "steps must be an integer >= 1, got 0"),
     (lambda: mt.solve(P, ["x"], "ml", steps=2 * 10**6),
-     "steps: K = 2e+06 exceeds the 1e+06 steps the exact K-step solver supports (one pass per step; "
-     "dt = T/K must be >= T/1e+06 = 1e-06)"),
+     "steps: K = 2000000 exceeds the 1000000 steps the exact K-step solver supports (one pass per step; "
+     "dt = T/K must be >= T/1000000 = 1e-06)"),
+    (lambda: mt.solve(P, ["x"], "ml", steps=10**6 + 1),
+     "steps: K = 1000001 exceeds the 1000000 steps the exact K-step solver supports (one pass per step; "
+     "dt = T/K must be >= T/1000000 = 1e-06)"),
     (lambda: mt.solve(P, ["x"], "td_lambda"), "lam is required for td_lambda: the trace decay per unit time, in (0, 1)"),
     (lambda: mt.solve(P, ["x"], "td_lambda", lam=1.0), "lam must be < 1.0, got 1.0"),
     (lambda: mt.solve(P, ["x"], "td_lambda", lam=0.0), "lam must be > 0.0, got 0.0"),

@@ -587,8 +587,9 @@ def _step_size(problem, steps, dt, truncation):
             raise ValueError("dt and truncation apply to an infinite horizon only; a finite horizon T "
                              "uses steps=K (dt = T/K)")
         if steps is not None and steps > MAX_STEPS:
-            raise ValueError(f"steps: K = {steps:.3g} exceeds the {MAX_STEPS:.0e} steps the exact K-step solver "
-                             f"supports (one pass per step; dt = T/K must be >= T/{MAX_STEPS:.0e} = "
+            # integers printed in full: K = 1000001 must not read as 1e+06 against the limit 1e+06
+            raise ValueError(f"steps: K = {steps} exceeds the {MAX_STEPS} steps the exact K-step solver "
+                             f"supports (one pass per step; dt = T/K must be >= T/{MAX_STEPS} = "
                              f"{problem.horizon / MAX_STEPS:.3g})")
         return steps, (None if steps is None else problem.horizon / steps)
     if dt is not None:
