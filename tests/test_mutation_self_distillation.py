@@ -727,3 +727,14 @@ def test_limit_fit_ridgeless_at_test_points():
     from paper_checks.stats import fp_tolerance
 
     assert np.all(np.abs(got - [2.0, -0.125]) <= fp_tolerance(np.abs(C) @ [0.5, 0.75], dimension=2, repetitions=4))
+
+
+def test_eigenvalues_plus_ridge_beyond_the_float_range_is_a_clear_error():
+    """d + ridge overflowed to inf and d/(d + ridge) read as 0 (true 1/2) with a warning; the largest sum a float
+    holds is accepted: 1e308 + 7e307 = 1.7e308 gives 1e308/1.7e308 = 10/17 to rounding."""
+    with pytest.raises(ValueError, match="^" + re.escape(
+            "eigenvalues + ridge must stay below the float maximum 1.798e+308, got largest eigenvalue 1.5e+308 "
+            "and ridge 1.5e+308") + "$"):
+        th.student_multipliers([1.5e308], 1.5e308, 0.5, 0)
+    got = float(th.student_multipliers([1e308], 7e307, 0.5, 0)[0])
+    assert abs(got - 10 / 17) <= 2 * np.finfo(float).eps

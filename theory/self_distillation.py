@@ -145,6 +145,11 @@ def _eigenvalues(eigenvalues, ridge):
         raise ValueError(f"eigenvalues must be >= 0 (a Gram matrix is positive semi-definite), got min {float(d.min())!r}")
     if ridge == 0 and np.any(d == 0):
         raise ValueError("ridge must be > 0 when an eigenvalue is 0 (the kernel system is singular)")
+    with np.errstate(over="ignore"):
+        top = float(d.max()) + float(ridge)
+    if math.isinf(top):  # d + ridge, the spectrum of K + ridge I, would overflow (d/(d + ridge) read as 0)
+        raise ValueError(f"eigenvalues + ridge must stay below the float maximum {np.finfo(float).max:.4g}, "
+                         f"got largest eigenvalue {float(d.max())!r} and ridge {float(ridge)!r}")
     return d
 
 
