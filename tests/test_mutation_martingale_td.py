@@ -742,3 +742,30 @@ def test_lstsq_gets_an_explicit_rcond(monkeypatch):
     assert th.shape == (2,) and np.all(np.isfinite(th))
     fit = mt.convergence_rate(R, ["1", "x"], "ml", ks=(8, 16, 32))
     assert math.isfinite(fit.order) and math.isfinite(fit.order_stderr)
+
+
+# ---------------------------------------------------------------- mtB survivors: discrete systems, solve, convergence_rate
+
+
+def test_infinite_discrete_scheme_ignores_moments_above_degree_2_deg_plus_2():
+    """td0, infinite horizon, feature 1, r = x, dX = 10^67 dt + dW from x0 = 2, beta = 1, dt = 1000: the
+    discount per step e^{-1000} underflows to 0.0, so only k = 0 enters (0^0 = 1): the condition
+    E[1 * (0 * J(X_1) - theta + r(X_0) dt)] = 0 gives theta = r(x0) dt = 2000 exactly (A = 1, b = 2000).
+    The scheme needs the moments up to degree 2 deg + 2 = 4 (deg = 1, the reward's): E[X_1^4 | X_0 = 0] ~
+    (b0 dt)^4 = 1e280 is finite; the unused degree 5 ((b0 dt)^5 = 1e350) overflows and must not enter (no
+    warning, no overflow error)."""
+    prob = mt.Problem("10**67", "1", "x", 0, 1.0, math.inf, 2.0)
+    assert math.exp(-1.0 * 1000.0) == 0.0 and (1e70) ** 4 < 1.8e308
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        A, b = mt.linear_system(prob, ["1"], "td0", dt=1000.0)
+        theta = mt.solve(prob, ["1"], "td0", dt=1000.0)
+    assert A.tolist() == [[1.0]] and b.tolist() == [2000.0]
+    assert theta.tolist() == [2000.0]
+
+
+def test_convergence_rate_checks_the_transition_before_the_other_arguments():
+    """The continuous-time limit is solved with the caller's transition, so an unknown transition is reported
+    (it is checked before lam in the argument order of solve) even when lam is also missing for td_lambda."""
+    with pytest.raises(ValueError, match=_exact("transition must be one of euler, exact; got 'bogus'")):
+        mt.convergence_rate(P, ["x"], "td_lambda", transition="bogus")
