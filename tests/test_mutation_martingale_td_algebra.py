@@ -364,3 +364,94 @@ def test_a_closed_form_that_cancels_beyond_the_most_digits_is_a_clear_error(monk
     _, b = mt.linear_system(prob, ["x"], "ml")
     ref = _ou_ml_reference(sp.Rational(1, 10**10), 2)[1]
     assert abs(b[0] - ref) <= fp_tolerance(ref, repetitions=2)
+
+
+# ---------------------------------------------------------------- mtA: rate merging, the doubling loop and its agreement rule
+
+
+def test_mp_rates_within_the_merging_tolerance_are_one_rate():
+    """_Mp's contract (class docstring): rates closer than 1e-32 are one rate. e^{t/3} - e^{(1/3 + 1e-35) t} is
+    then held as one rate with coefficient exactly 0, so its integral over [0, 1] is exactly 0 (kept apart, the
+    two terms would leave a difference of order 1e-35)."""
+    ns = mt._Mp
+    with mpmath.workdps(mt._DPS):
+        r = mpmath.mpf(1) / 3
+        f = mt._EP.poly(ns, [1]).shift(r) + mt._EP.poly(ns, [-1]).shift(r + mpmath.mpf(10) ** -35)
+        ((rate, coefs),) = f.terms.values()
+        assert rate == r and coefs == [0]
+        assert f.definite(ns.zero, ns.one) == 0
+
+
+def test_the_continuous_system_emits_no_warnings():
+    """The closed-form path (mpmath, the precision doubling and its agreement test) runs warning-free: numpy
+    deprecations (e.g. finfo(None), 'will raise an error in the future') would turn into errors later."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        A, b = mt.linear_system(mt.Problem("0", "1", "0", 0, 0.0, 1.0, 1.0), ["x"], "ml")
+    # dX = dW, X_0 = 1: E[X_t^2] = 1 + t, A = int_0^1 (1 + t) dt = 3/2 (exact in binary), b = 0 (J = 0)
+    assert A.tolist() == [[1.5]] and b.tolist() == [0.0]
+
+
+def test_an_all_zero_system_is_accepted_at_the_first_pair_of_precisions():
+    """mstd, infinite horizon, the constant feature 1: the quadratic variation of a constant is 0 and there is no
+    terminal term, so A = [[0]], b = [0] exactly. Two tries that are both exactly 0 agree (|u - v| = 0 <= the bound
+    0 of an all-zero scale), instead of doubling the digits up to the cap and reporting a cancellation."""
+    A, b = mt.linear_system(mt.Problem("0", "1", "x", 0, 1.0, math.inf, 0.0), ["1"], "mstd")
+    assert A.tolist() == [[0.0]] and b.tolist() == [0.0]
+
+
+def test_an_overflowing_matrix_with_a_finite_right_hand_side_is_reported_as_overflow():
+    """dX = X dt, X_0 = 1, T = 400, r = h = 0: ml's A = int_0^400 e^{2t} dt = (e^800 - 1)/2 > 1.8e308 = e^709.8
+    (inf in double) while b = 0 (J = 0): one non-finite part is enough for the overflow error, not the
+    cancellation one (inf - inf never agrees across precisions)."""
+    with pytest.raises(ValueError, match=_exact(
+            "horizon=400: the 'ml' linear system overflows double precision (the discounted moments "
+            "e^(-beta t) E[X_t^n] of the features' degree exceed 1e308 within the horizon); supported: horizons and "
+            "discounts for which they stay below 1e308 (a shorter horizon, a larger discount or lower-degree "
+            "features)")):
+        mt.linear_system(mt.Problem("x", "0", "0", 0, 0.0, 400.0, 1.0), ["x"], "ml")
+
+
+def _ou_ml_A(a, s):
+    """ml's A for dX = a X dt + dW, X_0 = 1, T = 1, feature s x (beta = 0), exact in sympy:
+    s^2 int_0^1 (e^{2at} + (e^{2at} - 1)/(2a)) dt."""
+    m2 = sp.exp(2 * a * t) + (sp.exp(2 * a * t) - 1) / (2 * a)
+    return float(sp.N(s**2 * sp.integrate(sp.expand(m2), (t, 0, 1)), 30))
+
+
+@pytest.mark.parametrize("a,feature,s", [
+    # 2a = 2e-15: the closed form's 1/(4 a^2) terms cancel ~30 of 40 digits; entries ~1e-20 (a small scale)
+    (sp.Rational(1, 10**15), "x/10**10", sp.Rational(1, 10**10)),
+    # 2a = 6e-14: 40 digits are off by 4 ulps of A ~ 1.5 (2.67 eps |A|: above 2 eps |A|, below 3 eps |A|)
+    (sp.Rational(3, 10**14), "x", sp.Integer(1)),
+])
+def test_precision_doubles_until_two_tries_agree_to_double_rounding(monkeypatch, a, feature, s):
+    """_continuous_system's documented loop: tries at _DPS, 2 _DPS, 4 _DPS, ... digits, each pair compared entrywise
+    with |u - v| <= 2 eps |v| + 1e-32 scale (scale = the largest entry of the later try); it returns the later try of
+    the first agreeing pair. The tries are recorded; the rule is applied here to them; the result is compared with
+    the exact sympy value."""
+    tries = []
+    inner = mt._continuous_system_mp
+
+    def spy(*args):
+        A, b = inner(*args)
+        tries.append((mpmath.mp.dps, A.copy(), b.copy()))
+        return A, b
+
+    monkeypatch.setattr(mt, "_continuous_system_mp", spy)
+    A, b = mt.linear_system(mt.Problem(f"{a}*x", "1", "0", 0, 0.0, 1.0, 1.0), [feature], "ml")
+    eps = np.finfo(float).eps
+
+    def agree(first, second):
+        scale = max(float(np.abs(v).max()) for v in second[1:])
+        return all(np.all(np.abs(u - v) <= 2 * eps * np.abs(v) + 1e-32 * scale)
+                   for u, v in zip(first[1:], second[1:]))
+
+    assert [d for d, _, _ in tries] == [mt._DPS * 2**i for i in range(len(tries))]
+    assert len(tries) == 3  # the 40-digit try is off (cancellation), the 80-digit one is right to double rounding
+    assert [agree(tries[i], tries[i + 1]) for i in range(len(tries) - 1)] == [False, True]
+    assert np.array_equal(A, tries[-1][1]) and np.array_equal(b, tries[-1][2])
+    ref = _ou_ml_A(a, s)
+    assert abs(A[0, 0] - ref) <= fp_tolerance(ref, repetitions=2) and b.tolist() == [0.0]

@@ -558,3 +558,165 @@ def test_the_smallest_subnormal_ridge():
     k_ref, g_ref, _ = _mp_eigenframework([1.0, 0.5], [1.0, 1.0], 0.0, 3, math.inf, 5e-324)
     assert g_ref == 5e-324
     assert rf.effective_regularization([1.0, 0.5], 3, math.inf, 5e-324) == (k_ref, g_ref)
+
+
+# --------------------------------------------------------------------------- rfA: solver edge cases (survivors)
+
+def _mp_weighted(lam, w, v2, noise, n, N, ridge, dps=80):
+    """``(gamma, kappa, E_te, |dlogE/dlog gamma|)`` of the paper's equations with multiplicities ``w``, at ``dps``
+    digits: ``gamma_0`` the root of ``z = min(n, N)`` with ``z = sum w lam/(lam + gamma)`` (its upper end, inside the
+    domain), then ``delta(gamma) = gamma (1 - z/N) (n - z) = ridge`` by bisection in ``u = log(gamma - gamma_0)``, the
+    risk in the paper's forms ``x = (q (N - 2z) + z^2)/(n (N - q))`` and ``B_i = (1 - L_i) - kappa L_i/(lam_i + gamma)
+    N/(N - q)`` (``v2`` the total target mass of each entry); the last entry is the risk's sensitivity to gamma along
+    ``kappa = gamma (1 - z/N)`` (a central difference at these digits)."""
+    import mpmath as mp
+
+    with mp.workdps(dps):
+        lm, wm, vm = ([mp.mpf(float(x)) for x in a] for a in (lam, w, v2))
+        nn, NN, d = mp.mpf(n), mp.mpf(N), mp.mpf(ridge)
+        z = lambda g: mp.fsum(c * x / (x + g) for c, x in zip(wm, lm))  # noqa: E731
+
+        def bisect(f, lo, hi):  # f increasing, f(lo) < 0 < f(hi): the end where f > 0
+            for _ in range(4 * dps):
+                mid = (lo + hi) / 2
+                lo, hi = (mid, hi) if f(mid) < 0 else (lo, mid)
+            return hi
+
+        r = min(nn, NN)
+        g0 = mp.exp(bisect(lambda lg: r - z(mp.exp(lg)), mp.mpf(-700), mp.mpf(700)))
+        delta = lambda g: g * (1 - z(g) / NN) * (nn - z(g))  # noqa: E731
+        g = g0 + mp.exp(bisect(lambda u: mp.log(delta(g0 + mp.exp(u))) - mp.log(d), mp.mpf(-700), mp.mpf(700)))
+
+        def risk(g):
+            kappa = g * (1 - z(g) / NN)
+            L = [x / (x + g) for x in lm]
+            zz, q = mp.fsum(c * a for c, a in zip(wm, L)), mp.fsum(c * a * a for c, a in zip(wm, L))
+            x = (q * (NN - 2 * zz) + zz**2) / (nn * (NN - q))
+            B = [(1 - a) - kappa * a / (x_ + g) * NN / (NN - q) for a, x_ in zip(L, lm)]
+            return (mp.fsum(b * s for b, s in zip(B, vm)) + noise) / (1 - x)
+
+        h = mp.mpf(10) ** (-dps // 3)
+        sens = (mp.log(risk(g * mp.exp(h))) - mp.log(risk(g * mp.exp(-h)))) / (2 * h)
+        return float(g), float(g * (1 - z(g) / NN)), float(risk(g)), float(abs(sens))
+
+
+def test_huge_multiplicity_on_a_negligible_eigenvalue_leaves_the_gaps_accurate():
+    # rank = 2 + 1e18 (the eigenvalue 1e-30 with multiplicity 1e18 counts, though it contributes only ~4e-12 to z),
+    # n = 1.5 and N = 3 far below it: the gaps n - z, N - z and N - q must come from z and q themselves, not from
+    # (m - rank) + sum w (1 - L) (which cancels 1e18 against 1e18 and keeps nothing of n or N)
+    lam, w, v = [1.0, 0.5, 1e-30], [1.0, 1.0, 1e18], [1.0, 1.0, 1.0]
+    n, N, ridge, noise = 1.5, 3.0, 0.01, 0.1
+    g_ref, k_ref, e_ref, sens = _mp_weighted(lam, w, [1.0, 1.0, 1.0], noise, n, N, ridge)
+    ef = rf.eigenframework(lam, v, noise, n, N, ridge, w)
+    # the root of log delta = log ridge (slope >= 1 in log gamma) is located to 4 eps max(1, |log gamma|) and to the
+    # rounding of log(n - z) and log(N - z) (each gap cancels z against n or N: condition z/(gap))
+    L = np.asarray(lam) / (np.asarray(lam) + g_ref)
+    z = float(np.dot(w, L))
+    cond = max(1.0, abs(math.log(g_ref))) + z / (n - z) + z / (N - z)
+    tol = stats.fp_tolerance(1.0, condition=cond, dimension=3, repetitions=9)
+    assert ef.gamma == pytest.approx(g_ref, rel=tol, abs=0)
+    assert ef.kappa == pytest.approx(k_ref, rel=tol, abs=0)
+    # E_te moves with gamma by its sensitivity d log E / d log gamma, plus its own roundings per mode
+    assert ef.test == pytest.approx(e_ref, rel=stats.fp_tolerance(1.0, condition=(1.0 + sens) * cond, dimension=3,
+                                                                   repetitions=24), abs=0)
+
+
+def test_a_subnormal_ridge_whose_gamma_rounds_to_zero():
+    # KRR, n = 1000 > rank 1: delta = gamma (n - z) with 0 < z <= 1, so gamma lies in [ridge/1000, ridge/999], below
+    # half the smallest subnormal: gamma = 0 exactly, the mode fully learned (L = 1), kappa = gamma = 0; then
+    # E_0 = 1/(1 - q/n) = n/(n - 1), no bias, E_te = sigma^2 n/(n - 1), E_tr = ((n - z)/n)^2 E_te with z = 1
+    ef = rf.eigenframework([1.0], [1.0], 0.1, 1000, math.inf, 5e-324)
+    import mpmath as mp
+
+    assert mp.mpf(5e-324) / 999 < mp.mpf(5e-324) / 2
+    assert ef.gamma == 0.0 and ef.kappa == 0.0 and ef.ridge == 5e-324 and ef.bias == 0.0
+    tol = stats.fp_tolerance(1.0, repetitions=4)
+    assert ef.test == pytest.approx(0.1 * 1000 / 999, rel=tol, abs=0)
+    assert ef.train == pytest.approx((999 / 1000) ** 2 * 0.1 * 1000 / 999, rel=tol, abs=0)
+
+
+def test_an_overflowing_test_risk_with_an_underflowing_training_slack():
+    # lambda = (1e300, 1e300), n = 1, KRR: gamma_0 = 1e300 (2 lam/(lam + gamma) = 1) and at ridge 1e-300 gamma stays
+    # there: L = 1/2, z - q = 1/2, n - z = ridge/kappa ~ 1e-600 (0 in doubles), so E_0 = 1/((n - z) + (z - q)) = 2 and
+    # E_te = 2 (bias + 1e308) overflows; E_tr = ((n - z)/n)^2 E_te ~ 1e-1200 * 2e308 is 0, not inf, nan or 1
+    ef = rf.eigenframework([1e300, 1e300], [1.0, 1.0], 1e308, 1, math.inf, 1e-300)
+    # E_0 depends on gamma only at second order at L = 1/2 (L (1 - L) is stationary there)
+    assert ef.overfitting == pytest.approx(2.0, rel=stats.fp_tolerance(1.0, repetitions=4), abs=0)
+    assert ef.test == math.inf
+    assert ef.train == 0.0
+
+
+def _terminates(f, seconds=2.0):
+    """Run ``f()``, failing (instead of hanging) if it has not returned after ``seconds``."""
+    import signal
+
+    def alarm(signum, frame):
+        raise AssertionError(f"did not return within {seconds} s")
+
+    previous = signal.signal(signal.SIGALRM, alarm)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        return f()
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def test_ridgeless_gamma_of_eigenvalues_near_the_largest_double():
+    # lambda = 2.5e307 (three times), n = 2: z = 3 lam/(lam + gamma) = 2 gives gamma_0 = lam/2 exactly. The trace
+    # 7.5e307 and 2 trace / n are finite; the bracket of the root search must not overflow to inf (an infinite start
+    # halves to inf forever)
+    kappa, gamma = _terminates(lambda: rf.effective_regularization([2.5e307] * 3, 2, math.inf, 0.0))
+    # brentq locates log gamma to 4 eps |log gamma| (8 u |t|), exp adds u |t|
+    tol = stats.fp_tolerance(1.0, condition=math.log(1.25e307), repetitions=9)
+    assert gamma == pytest.approx(1.25e307, rel=tol, abs=0) and kappa == gamma
+
+
+def _mp_gamma0(lam, r):
+    """gamma_0 (z = sum lam/(lam + gamma) = r) and z/(z - q) there, at 50 digits (mpmath)."""
+    import mpmath as mp
+
+    with mp.workdps(50):
+        L = [mp.mpf(x) for x in lam]
+        g = mp.exp(mp.findroot(lambda t: mp.fsum(x / (x + mp.exp(t)) for x in L) - r, 0.0))
+        Ls = [x / (x + g) for x in L]
+        z, q = mp.fsum(Ls), mp.fsum(a * a for a in Ls)
+        return float(g), float(z / (z - q))
+
+
+@pytest.mark.parametrize("n", [1.6, 3.4, 3.8, 4.2])
+def test_ridgeless_gamma_near_one_is_located_to_rounding(n):
+    # |log gamma_0| < 3 here: an absolute tolerance on log gamma of 2e-12 (brentq's default xtol) would show as a
+    # relative error ~1e-13 in gamma; the root is determined to the rounding of z (5 terms, over its slope z - q:
+    # condition z/(z - q)) and brentq's relative tolerance 4 eps |log gamma| (8 u), and exp adds u |log gamma|
+    g0, cond = _mp_gamma0(LAM5, n)
+    _, gamma = rf.effective_regularization(LAM5, n, math.inf, 0.0)
+    tol = (stats.fp_tolerance(1.0, condition=cond, dimension=5, repetitions=2)
+           + stats.fp_tolerance(1.0, condition=max(1.0, abs(math.log(g0))), repetitions=9))
+    assert gamma == pytest.approx(g0, rel=tol, abs=0)
+
+
+@pytest.mark.parametrize("n,ridge", [(1e308, 10.0), (1e20, 1.37), (1e30, 1.74)])
+def test_ridges_with_a_sample_count_near_the_largest_double(n, ridge):
+    # KRR with rank 2 << n: delta = gamma (n - z), 0 < z <= 2, and n - 2 = n in doubles, so gamma = ridge / n to
+    # rounding. (The first iterate log(ridge) - log(n) is then the root itself, and its rounding can put log delta
+    # an ulp above the target; a start at log(ridge) + log(n) would overflow exp at n = 1e308.)
+    kappa, gamma = rf.effective_regularization([1.0, 0.5], n, math.inf, ridge)
+    # the Newton iteration stops within 4 eps |log gamma| (8 u |t|), exp adds u |t|
+    tol = stats.fp_tolerance(1.0, condition=abs(math.log(ridge / n)), repetitions=9)
+    assert gamma == pytest.approx(ridge / n, rel=tol, abs=0) and kappa == gamma
+
+
+def test_a_ridge_one_e_fold_below_the_first_newton_iterate():
+    # lambda = (1, 1), n = 1, KRR: z = 2/(1 + gamma), gamma_0 = 1 and delta(gamma) = gamma (gamma - 1)/(gamma + 1), so
+    # delta = r is the quadratic gamma^2 - (1 + r) gamma - r = 0. The solver's first iterate is gamma = e (one unit
+    # above log gamma_0 = 0); with r the double nearest delta(e)/e = 1 - 2/(1 + e), log delta(e) - log r is 1 there
+    import mpmath as mp
+
+    r = 1.0 - 2.0 / (1.0 + math.exp(1.0))
+    with mp.workdps(50):
+        R = mp.mpf(r)
+        g_ref = float(((1 + R) + mp.sqrt((1 + R) ** 2 + 4 * R)) / 2)
+    kappa, gamma = rf.effective_regularization([1.0, 1.0], 1, math.inf, r)
+    # the Newton iteration stops within 4 eps max(1, |log gamma|) (8 u), exp adds u
+    assert gamma == pytest.approx(g_ref, rel=stats.fp_tolerance(1.0, repetitions=9), abs=0) and kappa == gamma

@@ -738,3 +738,57 @@ def test_eigenvalues_plus_ridge_beyond_the_float_range_is_a_clear_error():
         th.student_multipliers([1.5e308], 1.5e308, 0.5, 0)
     got = float(th.student_multipliers([1e308], 7e307, 0.5, 0)[0])
     assert abs(got - 10 / 17) <= 2 * np.finfo(float).eps
+
+
+# --------------------------------------------------------------------------- mutation survivors (sd slice): guards on their exact bounds
+
+def test_overflow_message_of_eigenvalues_plus_ridge_emits_no_warning():
+    """The float maximum in the message is that of float64 (1.798e+308, IEEE 754), formatted without any
+    deprecation warning (numpy's finfo(None) warns and will raise)."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(ValueError, match=_exact(
+                "eigenvalues + ridge must stay below the float maximum 1.798e+308, got largest eigenvalue 1e+308 "
+                "and ridge 1e+308")):
+            th.limit_multipliers([1e308], 1e308, 0.5)
+
+
+def test_student_multipliers_overflow_guard_admits_its_exact_bound():
+    """The guard raises only when |r|^t = exp(t log|r|) overflows, i.e. t log|r| > log(max float). On the bound:
+    d = 1, ridge = 1e-160 (d + ridge = 1 in floats, so m = |r| - 1 = -alpha exactly) and alpha = -1.3407807929942066e154,
+    a value next to -sqrt(max float) picked so that 2 log1p(-alpha) rounds to log(max float) exactly (asserted below):
+    step 2 sits exactly on the bound, |r|^2 = 0.99999999999992 max float is finite, and so is b_2 ~ -1.8e148.
+    Reference: the recursion b_0 = a, b_{t+1} = a (alpha + (1 - alpha) b_t) in mpmath; accuracy as documented,
+    10 u (1 + t |log|r|| + sum |d log b / d log p|), the log-derivatives by central differences in mpmath."""
+    import mpmath
+    from paper_checks.stats import fp_tolerance
+
+    d, ridge, alpha, step = 1.0, 1e-160, -1.3407807929942066e154, 2
+    assert step * math.log1p(-alpha) == math.log(np.finfo(float).max)  # exactly on the guard's bound
+    with mpmath.workdps(300):  # alpha G and r^t (~1e308) cancel to b_2 ~ 1e148: 160 digits go, 140 remain
+        ref = _mp_affine_student(d, ridge, alpha, step)
+        h = mpmath.mpf(10) ** -60
+        cond = 0
+        for k in range(3):
+            p = [mpmath.mpf(d), mpmath.mpf(ridge), mpmath.mpf(alpha)]
+            up, dn = list(p), list(p)
+            up[k], dn[k] = p[k] * (1 + h), p[k] * (1 - h)
+            cond += abs((_mp_affine_student(*up, step) - _mp_affine_student(*dn, step)) / (2 * h * ref))
+        r = abs((1 - mpmath.mpf(alpha)) * d / (d + mpmath.mpf(ridge)))
+        tlogr = abs(step * mpmath.log(r))
+    got = th.student_multipliers([d], ridge, alpha, step)
+    tol = fp_tolerance(float(ref), condition=1 + float(tlogr) + float(cond), repetitions=10)
+    assert got.shape == (1,) and abs(got[0] - float(ref)) <= tol, (got[0], float(ref), tol)
+
+
+def test_limit_fit_ridgeless_with_alpha_zero_at_test_points():
+    """ridge 0 is the interpolating limit for every alpha (each step interpolates its targets), alpha = 0 included,
+    where ridge/alpha is 0/0: the interpolant C K^{-1} y. By hand with K = diag(2, 4), y = (1, 3):
+    K^{-1} y = (1/2, 3/4), C = [[1, 2], [-1, 1/2]] gives (2, -1/8)."""
+    from paper_checks.stats import fp_tolerance
+
+    C = np.array([[1.0, 2.0], [-1.0, 0.5]])
+    got = th.limit_fit(np.diag([2.0, 4.0]), [1.0, 3.0], 0.0, 0.0, C)
+    assert np.all(np.abs(got - [2.0, -0.125]) <= fp_tolerance(np.abs(C) @ [0.5, 0.75], dimension=2, repetitions=4)), got

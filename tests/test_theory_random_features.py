@@ -280,3 +280,91 @@ def test_bad_power_law_input(call):
     with pytest.raises((ValueError, TypeError)) as e:
         call()
     assert "\n" not in str(e.value)
+
+
+# ---------------------------------------------------------------------------------------------
+# mutation follow-up (rfB): optimal_ridge at the ends of its scan, _beta_integral beyond b = 2,
+# powerlaw_optimal_fitting_ratio with the optimum next to s = 1
+# ---------------------------------------------------------------------------------------------
+
+from paper_checks.stats import fp_tolerance  # noqa: E402
+
+
+def _isotropic_optimum(lam, w, n, noise, v2):
+    """Isotropic KRR (one eigenvalue ``lam`` of multiplicity ``w``, total target mass ``v2``), by hand, 50 digits.
+
+    With ``L = lam/(lam + gamma)``, ``z = w L``, ``q = w L^2`` the risk is ``E(L) = n (v2 (1-L)^2 + noise)/(n - w L^2)``;
+    ``dE/dL = 0`` reduces to ``v2 (n - w L)(1 - L) = w noise L``, i.e. the quadratic
+    ``v2 w L^2 - (v2 w + v2 n + w noise) L + v2 n = 0`` (its smaller root lies in ``(0, n/w)``), and with
+    ``kappa = gamma = lam (1 - L)/L`` the ridge ``kappa (n - z)`` is the Bayes ridge ``noise w lam / v2``.
+    Returns ``(ridge*, E*, t*, d2E/dt2 at t*)`` with ``t = log gamma``.
+    """
+    import mpmath as mp
+
+    with mp.workdps(50):
+        lam_, w_, n_, s2, V = (mp.mpf(x) for x in (lam, w, n, noise, v2))
+        b = V * w_ + V * n_ + w_ * s2
+        L = 2 * V * n_ / (b + mp.sqrt(b * b - 4 * V * V * w_ * n_))
+        risk_t = lambda t: (lambda L_: n_ * (V * (1 - L_) ** 2 + s2) / (n_ - w_ * L_**2))(lam_ / (lam_ + mp.exp(t)))  # noqa: E731
+        t = mp.log(lam_ * (1 - L) / L)
+        return (float(lam_ * w_ * s2 / V), float(risk_t(t)), float(t), float(mp.diff(risk_t, t, 2)))
+
+
+@pytest.mark.parametrize("lam,w,log_offsets", [
+    (1.0, 1000.0, np.linspace(0.01, 0.8, 24)),      # optimum in the first cells above gamma_0 = lam (w/n - 1)
+    (1e40, 1000.0, np.linspace(0.3, 5.0, 6)),       # the same problem scaled by 1e40: the search scales with it
+    (1.0, 1e9, -np.linspace(0.001, 0.12, 24)),      # optimum in the last cells below the top, lam * 1e8
+    (1.0, 1000.0, np.linspace(0.5, 10.0, 12)),      # interior
+])
+def test_optimal_ridge_matches_the_isotropic_closed_form_across_its_scan(lam, w, log_offsets):
+    """The optimum is placed (by choosing v2 from the stationarity condition) across the scan's first and last
+    cells; the returned risk must be the closed-form minimum.  Tolerance: the risk's own rounding (8 operations)
+    plus the excess of a minimiser located to fminbound's resolution ``2 sqrt(eps) |t|``, at most
+    ``0.5 E'' (2 sqrt(eps) t)^2 = 4 u t^2 E''`` with ``u = eps / 2`` (``fp_tolerance(4 t^2 E'')``)."""
+    n, noise = 100.0, 1.0
+    g0 = lam * (w / n - 1.0)
+    base = lam * 1e8 if log_offsets[0] < 0 else g0
+    for off in log_offsets:
+        gamma = base * math.exp(off)
+        L = lam / (lam + gamma)
+        v2 = w * noise * L / ((n - w * L) * (1.0 - L))  # puts the optimum at this gamma
+        ridge_star, e_star, t_star, e2 = _isotropic_optimum(lam, w, n, noise, v2)
+        ridge, risk = rf.optimal_ridge([lam], [math.sqrt(v2)], noise, n, math.inf, [w])
+        tol = fp_tolerance(e_star, repetitions=8) + fp_tolerance(4.0 * t_star**2 * abs(e2))
+        assert ridge > 0.0
+        assert abs(risk - e_star) <= tol, (off, ridge, ridge_star, risk, e_star)
+
+
+def test_beta_integral_for_b_beyond_two_is_exact():
+    """I(1, 3) = int_0^oo (1 + u^2)^-3 du = 3 pi / 16 (the Wallis integral int_0^{pi/2} cos^4, u = tan);
+    with alpha = 1, int_0^oo (1 + u)^-3 du = 1/2: the Gamma(b) of the closed form is no longer 1."""
+    assert sp.simplify(rf._beta_integral(1, 3).subs(rf.alpha_sym, 2) - 3 * sp.pi / 16) == 0
+    assert sp.simplify(rf._beta_integral(1, 3).subs(rf.alpha_sym, 1) - sp.Rational(1, 2)) == 0
+
+
+def test_powerlaw_optimal_fitting_ratio_with_the_optimum_next_to_one():
+    """Tiny noise and a huge n put s* within ~1e-12 of 1; the root against 50-digit arithmetic.
+
+    Continuum (hand derivation, sums as integrals with i = kappa^(-1/alpha) u): z = kappa^(-1/alpha) I(1, 1) and the
+    bias kappa^((beta-1)/alpha) I(2 alpha - beta + 1, 2), I(a, b) = int_0^oo u^(a-1) (1 + u^alpha)^-b du (mpmath
+    quadrature); z = n r with r = 1 - s gives E = alpha / (alpha - (alpha-1) r) (A' r^(1-beta) + sigma^2),
+    A' = I(1,1)^(beta-1) I(2 alpha - beta + 1, 2) n^(1-beta), and dE/ds = 0 is
+    F(r) = (beta-1) A' r^-beta (alpha - (alpha-1) r) - (alpha-1) (A' r^(1-beta) + sigma^2) = 0.
+    brentq stops within rtol |s| = 8u |s| of the root: R = s^2 within 16u, plus the square's and the float
+    conversion's roundings (18u in all; the root's condition near s = 1 is far below 1)."""
+    import mpmath as mp
+
+    alpha, beta, noise, n = 2.0, 1.5, 1e-12, 1e60
+    with mp.workdps(50):
+        a, b, s2 = mp.mpf(alpha), mp.mpf(beta), mp.mpf(noise)
+        integral = lambda p, q: mp.quad(lambda x: x ** (p - 1) / (1 + x**a) ** q, [0, 1, mp.inf])  # noqa: E731
+        A = integral(1, 1) ** (b - 1) * integral(2 * a - b + 1, 2) * mp.mpf(n) ** (1 - b)
+        F = lambda r: (b - 1) * A * r**-b * (a - (a - 1) * r) - (a - 1) * (A * r ** (1 - b) + s2)  # noqa: E731
+        lo, hi = mp.mpf(10) ** -40, mp.mpf(1)  # F(lo) > 0 > F(1)
+        assert F(lo) > 0 > F(hi)
+        for _ in range(400):
+            mid = mp.sqrt(lo * hi)
+            lo, hi = (mid, hi) if F(mid) > 0 else (lo, mid)
+        exact = float((1 - mp.sqrt(lo * hi)) ** 2)
+    got = rf.powerlaw_optimal_fitting_ratio(alpha, beta, noise, n)
+    assert abs(got - exact) <= fp_tolerance(exact, repetitions=18)
