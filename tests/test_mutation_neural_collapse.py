@@ -674,6 +674,20 @@ def test_mixup_mse_feature_to_a_few_ulps_at_tiny_decays(K):
         assert abs(a - float(ref[0])) <= 8 * K * U * size and abs(b - float(ref[1])) <= 8 * K * U * size
 
 
+def _cross_class_tolerance(grad, ra, rb, lam):
+    """16 u |H^{-1}|_1 times the size of the gradient's terms, O(1 + lam |(a, b)|), with the Hessian H of the written-out
+    2-D cross-class objective at its mpmath optimum (ra, rb) by central differences of the exact gradient."""
+    import mpmath
+
+    eps = mpmath.mpf(10) ** -15
+    H = mpmath.matrix(2, 2)
+    for j, (da, db) in enumerate(((eps, 0), (0, eps))):
+        gp, gm = grad(ra + da, rb + db), grad(ra - da, rb - db)
+        H[0, j], H[1, j] = (gp[0] - gm[0]) / (2 * eps), (gp[1] - gm[1]) / (2 * eps)
+    Hinv = float(mpmath.mnorm(mpmath.inverse(H), 1))
+    return 16 * U * Hinv * (4 + lam * float(abs(ra) + abs(rb)))
+
+
 @pytest.mark.parametrize("K,lam,mix", [(3, 0.05, 0.7), (5, 1e-4, 0.3), (10, 1e-8, 0.9), (4, 30.0, 0.55)])
 def test_cross_class_mixup_optimum_to_its_conditioning_against_mpmath(K, lam, mix):
     import mpmath
@@ -691,13 +705,7 @@ def test_cross_class_mixup_optimum_to_its_conditioning_against_mpmath(K, lam, mi
     a, b = nc.mixup_optimal_feature(K, lam, mix)
     ra, rb = mpmath.findroot(grad, (mpmath.mpf(a), mpmath.mpf(b)))
     # Hessian by differences of the exact gradient; the gradient's terms are O(1 + lam |(a, b)|), each rounded
-    eps = mpmath.mpf(10) ** -15
-    H = mpmath.matrix(2, 2)
-    for j, (da, db) in enumerate(((eps, 0), (0, eps))):
-        gp, gm = grad(ra + da, rb + db), grad(ra - da, rb - db)
-        H[0, j], H[1, j] = (gp[0] - gm[0]) / (2 * eps), (gp[1] - gm[1]) / (2 * eps)
-    Hinv = float(mpmath.mnorm(mpmath.inverse(H), 1))
-    tol = 16 * U * Hinv * (4 + lam * float(abs(ra) + abs(rb)))
+    tol = _cross_class_tolerance(grad, ra, rb, lam)
     assert abs(a - float(ra)) <= tol and abs(b - float(rb)) <= tol
 
 
@@ -891,3 +899,50 @@ def test_ce_scale_with_one_decay_far_below_the_other_against_mpmath(args):
     cond = (1 + abs(math.log(lw)) + abs(math.log(lh))) / (c * float(ref))
     tol = 8 * np.finfo(float).eps * float(ref) + fp_tolerance(float(ref), condition=max(cond, 1.0), repetitions=16)
     assert abs(rho - float(ref)) <= tol
+
+
+# --------------------------------------------------------------------------- slice nc: rho = 1 and the mix endpoints
+
+@pytest.mark.parametrize("M,lw,lh,N,K", [(1, 0.1, 0.1, 18, 3), (2, 1e-3, 2e-3, 40, 4), (5, 0.05, 0.02, 30, 10)])
+def test_ce_objective_at_unit_scale_against_mpmath(M, lw, lh, N, K):
+    import mpmath
+
+    mpmath.mp.dps = 40
+    # rho = 1 is an ordinary point of the reduced problem (only rho = 0 is special: loss log K, no regulariser);
+    # reference: log1p((K-1) e^{-c}) + (M+1)/M A^{M/(M+1)} (M B)^{1/(M+1)} written out in mpmath (_ce_parts_mp)
+    loss, reg, c = _ce_parts_mp(M, lw, lh, N, K)
+    ref = loss(mpmath.mpf(1)) + reg(mpmath.mpf(1))
+    cond = 1 + abs(math.log(lw)) + abs(math.log(lh))
+    assert abs(nc.ce_objective(1.0, M, lw, lh, N, K) - float(ref)) <= fp_tolerance(float(ref), condition=cond,
+                                                                                  repetitions=16)
+    assert abs(nc.ce_objective(1, M, lw, lh, N, K) - float(ref)) <= fp_tolerance(float(ref), condition=cond,
+                                                                                repetitions=16)
+
+
+@pytest.mark.parametrize("K,lam,mix", [(10, 1e-4, 1.0), (10, 1e-4, 0.0), (4, 1e-4, 1.0), (3, 1e-4, 1.0),
+                                       (3, 1e-4, 0.0)])
+def test_cross_class_mixup_at_the_mix_endpoints_to_its_conditioning_against_mpmath(K, lam, mix):
+    import mpmath
+
+    mpmath.mp.dps = 40
+    # mix = 1 (or 0): the target is e_c (or e_c'); the optimum of the written-out 2-D problem by mpmath (findroot
+    # on its gradient, the Hessian by central differences), tolerance as in
+    # test_cross_class_mixup_optimum_to_its_conditioning_against_mpmath: u |H^{-1}| times the gradient terms' size
+    o = mpmath.mpf(-1) / (K - 1)
+
+    def grad(a, b):
+        e = [mpmath.exp(a + o * b), mpmath.exp(o * a + b), (K - 2) * mpmath.exp(o * (a + b))]
+        s = sum(e)
+        p = [v / s for v in e]
+        return [p[0] + o * p[1] + o * p[2] - mix - o * (1 - mix) + lam * (a + o * b),
+                o * p[0] + p[1] + o * p[2] - o * mix - (1 - mix) + lam * (b + o * a)]
+
+    # start: the 1-D same-class root (h along the target's class direction) from mpmath itself
+    def eq(v):
+        num = mpmath.exp(v) + (K - 1) * o * mpmath.exp(o * v)
+        return num / (mpmath.exp(v) + (K - 1) * mpmath.exp(o * v)) - 1 + lam * v
+    g = mpmath.findroot(eq, 5)
+    ra, rb = mpmath.findroot(grad, (g, mpmath.mpf(0)) if mix == 1.0 else (mpmath.mpf(0), g))
+    tol = _cross_class_tolerance(grad, ra, rb, lam)
+    a, b = nc.mixup_optimal_feature(K, lam, mix)
+    assert abs(a - float(ra)) <= tol and abs(b - float(rb)) <= tol

@@ -720,3 +720,14 @@ def test_a_ridge_one_e_fold_below_the_first_newton_iterate():
     kappa, gamma = rf.effective_regularization([1.0, 1.0], 1, math.inf, r)
     # the Newton iteration stops within 4 eps max(1, |log gamma|) (8 u), exp adds u
     assert gamma == pytest.approx(g_ref, rel=stats.fp_tolerance(1.0, repetitions=9), abs=0) and kappa == gamma
+
+
+def test_ridgeless_gamma_is_zero_when_n_equals_a_fractional_rank():
+    # multiplicities 0.7 k on eigenvalue 1 (k = 2..9) and a zero eigenvalue first: rank = sum of the multiplicities of
+    # the positive eigenvalues. For gamma > 0 every L < 1, so z(gamma) < rank: z = n = rank is reached only at
+    # gamma = 0 (however the terms of z round, e.g. summed with the zero entry among them)
+    lam = np.array([0.0] + [1.0] * 8)
+    w = 0.7 * np.arange(1, 10)
+    rank = float(w[lam > 0].sum())
+    assert rf.effective_regularization(lam, rank, math.inf, 0.0, w) == (0.0, 0.0)
+    assert rf.effective_regularization(lam, 2 * rank, rank, 0.0, w) == (0.0, 0.0)
