@@ -293,7 +293,8 @@ from paper_checks.stats import fp_tolerance  # noqa: E402
 def _isotropic_optimum(lam, w, n, noise, v2):
     """Isotropic KRR (one eigenvalue ``lam`` of multiplicity ``w``, total target mass ``v2``), by hand, 50 digits.
 
-    With ``L = lam/(lam + gamma)``, ``z = w L``, ``q = w L^2`` the risk is ``E(L) = n (v2 (1-L)^2 + noise)/(n - w L^2)``;
+    With ``L = lam/(lam + gamma)``, ``z = w L``, ``q = w L^2`` the risk is
+    ``E(L) = n (v2 (1-L)^2 + noise)/(n - w L^2)``;
     ``dE/dL = 0`` reduces to ``v2 (n - w L)(1 - L) = w noise L``, i.e. the quadratic
     ``v2 w L^2 - (v2 w + v2 n + w noise) L + v2 n = 0`` (its smaller root lies in ``(0, n/w)``), and with
     ``kappa = gamma = lam (1 - L)/L`` the ridge ``kappa (n - z)`` is the Bayes ridge ``noise w lam / v2``.
@@ -305,7 +306,10 @@ def _isotropic_optimum(lam, w, n, noise, v2):
         lam_, w_, n_, s2, V = (mp.mpf(x) for x in (lam, w, n, noise, v2))
         b = V * w_ + V * n_ + w_ * s2
         L = 2 * V * n_ / (b + mp.sqrt(b * b - 4 * V * V * w_ * n_))
-        risk_t = lambda t: (lambda L_: n_ * (V * (1 - L_) ** 2 + s2) / (n_ - w_ * L_**2))(lam_ / (lam_ + mp.exp(t)))  # noqa: E731
+        def risk_t(t):
+            L_ = lam_ / (lam_ + mp.exp(t))
+            return n_ * (V * (1 - L_) ** 2 + s2) / (n_ - w_ * L_**2)
+
         t = mp.log(lam_ * (1 - L) / L)
         return (float(lam_ * w_ * s2 / V), float(risk_t(t)), float(t), float(mp.diff(risk_t, t, 2)))
 
@@ -342,29 +346,80 @@ def test_beta_integral_for_b_beyond_two_is_exact():
     assert sp.simplify(rf._beta_integral(1, 3).subs(rf.alpha_sym, 1) - sp.Rational(1, 2)) == 0
 
 
-def test_powerlaw_optimal_fitting_ratio_with_the_optimum_next_to_one():
-    """Tiny noise and a huge n put s* within ~1e-12 of 1; the root against 50-digit arithmetic.
+def _continuum_optimal_fitting_ratio(alpha, beta, noise, n):
+    """``(R*, c)``: the noisy continuum optimum by hand, in 50-digit arithmetic, and the root's condition number.
 
-    Continuum (hand derivation, sums as integrals with i = kappa^(-1/alpha) u): z = kappa^(-1/alpha) I(1, 1) and the
-    bias kappa^((beta-1)/alpha) I(2 alpha - beta + 1, 2), I(a, b) = int_0^oo u^(a-1) (1 + u^alpha)^-b du (mpmath
-    quadrature); z = n r with r = 1 - s gives E = alpha / (alpha - (alpha-1) r) (A' r^(1-beta) + sigma^2),
-    A' = I(1,1)^(beta-1) I(2 alpha - beta + 1, 2) n^(1-beta), and dE/ds = 0 is
-    F(r) = (beta-1) A' r^-beta (alpha - (alpha-1) r) - (alpha-1) (A' r^(1-beta) + sigma^2) = 0.
-    brentq stops within rtol |s| = 8u |s| of the root: R = s^2 within 16u, plus the square's and the float
-    conversion's roundings (18u in all; the root's condition near s = 1 is far below 1)."""
+    Sums as integrals with ``i = kappa^(-1/alpha) u``: ``z = kappa^(-1/alpha) I(1, 1)`` and the bias
+    ``kappa^((beta-1)/alpha) I(2 alpha - beta + 1, 2)``, ``I(a, b) = int_0^oo u^(a-1) (1 + u^alpha)^-b du
+    = B(a/alpha, b - a/alpha) / alpha`` (Euler's Beta integral after ``v = u^alpha``; mpmath's beta).  ``z = n r``
+    with ``r = 1 - s`` gives ``E = alpha / (alpha - (alpha-1) r) (A' r^(1-beta) + sigma^2)``,
+    ``A' = I(1,1)^(beta-1) I(2 alpha - beta + 1, 2) n^(1-beta)``, and ``dE/ds = 0`` is ``T1(r) = T2(r)`` with
+    ``T1 = (beta-1) A' r^-beta (alpha - (alpha-1) r)``, ``T2 = (alpha-1) (A' r^(1-beta) + sigma^2)``; solved by
+    bisection in ``log r``.  ``c = (|T1| + |T2|) / (|F'(r)| s)``: the relative change of ``s*`` per relative
+    rounding of the two terms."""
     import mpmath as mp
 
-    alpha, beta, noise, n = 2.0, 1.5, 1e-12, 1e60
     with mp.workdps(50):
         a, b, s2 = mp.mpf(alpha), mp.mpf(beta), mp.mpf(noise)
-        integral = lambda p, q: mp.quad(lambda x: x ** (p - 1) / (1 + x**a) ** q, [0, 1, mp.inf])  # noqa: E731
+        integral = lambda p, q: mp.beta(p / a, q - p / a) / a  # noqa: E731
         A = integral(1, 1) ** (b - 1) * integral(2 * a - b + 1, 2) * mp.mpf(n) ** (1 - b)
-        F = lambda r: (b - 1) * A * r**-b * (a - (a - 1) * r) - (a - 1) * (A * r ** (1 - b) + s2)  # noqa: E731
-        lo, hi = mp.mpf(10) ** -40, mp.mpf(1)  # F(lo) > 0 > F(1)
-        assert F(lo) > 0 > F(hi)
+        t1 = lambda r: (b - 1) * A * r**-b * (a - (a - 1) * r)  # noqa: E731
+        t2 = lambda r: (a - 1) * (A * r ** (1 - b) + s2)  # noqa: E731
+        F = lambda r: t1(r) - t2(r)  # noqa: E731
+        lo, hi = mp.mpf(10) ** -40, mp.mpf(1)
+        assert F(lo) > 0 > F(hi)  # F is increasing in s (its s-derivative is N'' D > 0): one root
         for _ in range(400):
             mid = mp.sqrt(lo * hi)
             lo, hi = (mid, hi) if F(mid) > 0 else (lo, mid)
-        exact = float((1 - mp.sqrt(lo * hi)) ** 2)
+        r = mp.sqrt(lo * hi)
+        s = 1 - r
+        return float(s * s), float((abs(t1(r)) + abs(t2(r))) / (abs(mp.diff(F, r)) * s))
+
+
+@pytest.mark.parametrize("alpha,beta,noise,n", [
+    (2.0, 1.5, 1e-12, 1e60),   # tiny noise, huge n: s* within ~1e-12 of 1, far beyond the first bracket end
+    (16 / 15, 1.01, 1.0, 10.0),  # alpha near 1: E's pole 1 + (alpha-1) s = 0 sits at s = -15
+])
+def test_powerlaw_optimal_fitting_ratio_against_the_continuum_by_hand(alpha, beta, noise, n):
+    """brentq stops within rtol |s| = 8u |s| of the root: R = s^2 within 16u, plus the square's and the float
+    conversion's roundings (18u), times the root's condition number (at least 1)."""
+    exact, cond = _continuum_optimal_fitting_ratio(alpha, beta, noise, n)
     got = rf.powerlaw_optimal_fitting_ratio(alpha, beta, noise, n)
-    assert abs(got - exact) <= fp_tolerance(exact, repetitions=18)
+    assert abs(got - exact) <= fp_tolerance(exact, repetitions=18, condition=max(1.0, cond))
+
+
+@pytest.mark.parametrize("alpha,beta", [(2.0, 3.0), (1.5, 2.5)])
+def test_optimal_ridge_never_goes_below_gamma_0(alpha, beta):
+    """beta > alpha, no noise: the risk keeps falling into negative ridges (the continuum's s* < 0), i.e. below
+    gamma_0, where the formulas still evaluate; over ridge >= 0 the optimum is the ridgeless end, here with
+    gamma_0 < 1.  Independent: gamma_0 from z(gamma_0) = n by brentq, E = n/(n - q) sum (1 - L)^2 v^2.
+    Tolerance: sums of M positive terms (z, q, the bias) within M u each (Higham), q's amplified by E_0 = n/(n-q)."""
+    lam, v = rf.power_law(alpha, beta, 2000)
+    n = 100
+    g0 = optimize.brentq(lambda g: np.sum(lam / (lam + g)) - n, 1e-12, 10.0, xtol=1e-300,
+                         rtol=4 * np.finfo(float).eps)
+    L = lam / (lam + g0)
+    e0 = n / (n - (L**2).sum())
+    exact = e0 * (((1 - L) ** 2) @ v**2)
+    ridge, risk = rf.optimal_ridge(lam, v, 0.0, n, math.inf)
+    assert g0 < 1.0 and ridge == 0.0
+    assert abs(risk - exact) <= fp_tolerance(exact, dimension=lam.size, condition=e0, repetitions=3)
+
+
+def test_optimal_ridge_with_gamma_0_near_the_top_of_its_scan():
+    """gamma_0 = e^-1.5 * 1e8 * lambda_max (optimal_ridge scans up to 1e8 lambda_max): a huge multiplicity of a
+    small eigenvalue carries z = n.  The target sits on the top eigenvalue, no noise: the risk rises with gamma
+    from gamma_0 (bias slope 2 L_1 beats E_0's 2 q/n) and falls below it, into negative ridges, so the optimum
+    over ridge >= 0 is the ridgeless end.  Independent: gamma_0 by brentq, E = n/(n - q) (1 - L_1)^2."""
+    n = 10.0
+    lam = np.array([1.0, 0.01])
+    w = np.array([1.0, n * 1e8 * math.exp(-1.5) / lam[1]])
+    v = np.array([1.0, 0.0])
+    g0 = optimize.brentq(lambda g: np.sum(w * lam / (lam + g)) - n, 1e7, 1e8, xtol=1e-300,
+                         rtol=4 * np.finfo(float).eps)
+    L = lam / (lam + g0)
+    e0 = n / (n - (w * L**2).sum())
+    exact = e0 * (1 - L[0]) ** 2
+    ridge, risk = rf.optimal_ridge(lam, v, 0.0, n, math.inf, w)
+    assert ridge == 0.0
+    assert abs(risk - exact) <= fp_tolerance(exact, dimension=lam.size, condition=e0, repetitions=3)
