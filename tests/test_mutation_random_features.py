@@ -731,3 +731,77 @@ def test_ridgeless_gamma_is_zero_when_n_equals_a_fractional_rank():
     rank = float(w[lam > 0].sum())
     assert rf.effective_regularization(lam, rank, math.inf, 0.0, w) == (0.0, 0.0)
     assert rf.effective_regularization(lam, 2 * rank, rank, 0.0, w) == (0.0, 0.0)
+
+
+# --------------------------------------------------------------------------- defects found by the survivor analysis
+
+@pytest.mark.parametrize("call", [
+    lambda: rf.effective_regularization([1e308, 1e308], 1, math.inf, 0.0),
+    lambda: rf.eigenframework([1e308, 1e308], [1.0, 1.0], 0.0, 1, math.inf, 1.0),
+    lambda: rf.optimal_ridge([1e308, 1e308], [1.0, 1.0], 0.0, 1, math.inf),
+    lambda: rf.test_risk([1.0], [1.0], 0.0, 1, math.inf, 0.0, [1e308 * 1.5]),
+])
+def test_an_eigenvalue_trace_beyond_the_float_range_is_a_clear_error(call):
+    # regression: the trace overflowed to inf, the ridgeless search's bracket started at inf and halving inf never
+    # ended (all three public solvers hung)
+    with pytest.raises(ValueError, match=r"^multiplicities \* eigenvalues must sum to at most 8\.988e\+307 "):
+        _terminates(call)
+
+
+def test_the_largest_supported_trace_is_accepted():
+    # trace = max/2 exactly: gamma_0 = trace / 2 (two equal modes, n = 1) and lambda + gamma stay finite
+    lam = np.finfo(float).max / 4
+    kappa, gamma = _terminates(lambda: rf.effective_regularization([lam, lam], 1, math.inf, 0.0))
+    # z = 2 lam/(lam + gamma) = 1 at gamma = lam; brentq in log gamma (8 u |t|), exp adds u |t|
+    assert gamma == pytest.approx(lam, rel=stats.fp_tolerance(1.0, condition=math.log(lam), repetitions=9), abs=0)
+
+
+def test_a_subnormal_ridge_whose_kappa_underflows_at_n_equal_to_features():
+    # regression: n = N = 9 above the rank 6 and ridge 5e-324: kappa = gamma (N - z)/N ~ 1.7e-324 rounds to 0 and
+    # slack = ridge / kappa divided by zero. gamma_0 = 0, so delta = gamma (n - z)(N - z)/N = gamma to first order
+    k_ref, g_ref, e_ref = _mp_eigenframework([1.0] * 6, [1.0] * 6, 0.1, 9, 9.0, 5e-324)
+    ef = rf.eigenframework([1.0] * 6, [1.0] * 6, 0.1, 9, 9, 5e-324)
+    assert ef.gamma == g_ref and ef.kappa == k_ref == 0.0
+    # E_te = sigma^2 n / (n - rank) at gamma -> 0: a few roundings
+    assert ef.test == pytest.approx(e_ref, rel=stats.fp_tolerance(1.0, repetitions=8), abs=0)
+
+
+def test_newton_returns_once_its_step_no_longer_moves_the_iterate():
+    # regression: a Newton step below the spacing of x was rejected as outside the bracket; bisection then wandered
+    # 40-55 more steps and stopped up to 15 u |log gamma| from the root (3.6e-13 relative here). The documented
+    # bound is the stop rule's 4 eps |t| (8 u |t|) plus u |t| for exp
+    k_ref, g_ref, _ = _mp_eigenframework(LAM5, V5, 0.1, 3, math.inf, 1e100)
+    kappa, gamma = rf.effective_regularization(LAM5, 3, math.inf, 1e100)
+    tol = stats.fp_tolerance(1.0, condition=abs(math.log(g_ref)), repetitions=9)
+    assert gamma == pytest.approx(g_ref, rel=tol, abs=0) and kappa == gamma
+
+
+@pytest.mark.parametrize("lam,ridge", [([1.0, 0.5], 8e307), ([1.0, 0.5], 1e308), ([1e300, 0.5], 1.7e308)])
+def test_ridges_whose_gamma_leaves_the_float_range(lam, ridge):
+    # KRR, n = 1: delta = gamma (1 - z) and z <= trace / gamma, so gamma ~ ridge (1 + trace / ridge). Up to max/2
+    # it is solved; beyond it the search would overflow lambda + gamma and says so
+    fits = ridge * (1 + sum(lam) / ridge) <= np.finfo(float).max / 2
+    if fits:
+        kappa, gamma = rf.effective_regularization(lam, 1, math.inf, ridge)
+        _, g_ref, _ = _mp_eigenframework(lam, [1.0] * len(lam), 0.0, 1, math.inf, ridge)
+        assert gamma == pytest.approx(g_ref, rel=stats.fp_tolerance(1.0, condition=math.log(g_ref), repetitions=9),
+                                      abs=0)
+    else:
+        with pytest.raises(ValueError, match=rf"^ridge {re.escape(repr(ridge))} needs an effective regularization gamma "
+                                             r"above 8\.988e\+307, beyond the float range; "):
+            _terminates(lambda: rf.effective_regularization(lam, 1, math.inf, ridge))
+
+
+def test_noisy_optimal_fitting_ratio_within_rounding_of_one():
+    # regression: with noise 1e30 the optimum s* lies within 2^-53 of s = 1; the bracket end reached 1.0 and
+    # (1 - s)^(-beta) divided by zero. The root in 60-digit arithmetic lies above the largest double below 1, so
+    # s* rounds to that double (or to 1): R = s*^2 is its square
+    import mpmath as mp
+
+    slope = _continuum_log_risk_slope(2.0, 1.5, 1e30, 1.0)
+    top = math.nextafter(1.0, 0.0)
+    assert slope(top) < 0  # still falling at the last double below 1: the root lies in (top, 1)
+    R = rf.powerlaw_optimal_fitting_ratio(2.0, 1.5, 1e30)
+    assert R == top * top
+    with mp.workdps(60):  # the smaller-noise rival: its root is an ordinary interior point (not the s = 1 end)
+        assert rf.powerlaw_optimal_fitting_ratio(2.0, 1.5, 1e9) < top * top

@@ -319,6 +319,7 @@ def _isotropic_optimum(lam, w, n, noise, v2):
     (1e40, 1000.0, np.linspace(0.3, 5.0, 6)),       # the same problem scaled by 1e40: the search scales with it
     (1.0, 1e9, -np.linspace(0.001, 0.12, 24)),      # optimum in the last cells below the top, lam * 1e8
     (1.0, 1000.0, np.linspace(0.5, 10.0, 12)),      # interior
+    (1.0, 1e12, np.linspace(0.01, 0.8, 6)),         # gamma_0 = 1e10 lam above lam * 1e8: the scan starts at gamma_0
 ])
 def test_optimal_ridge_matches_the_isotropic_closed_form_across_its_scan(lam, w, log_offsets):
     """The optimum is placed (by choosing v2 from the stationarity condition) across the scan's first and last

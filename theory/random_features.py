@@ -71,6 +71,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import sys
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -83,6 +84,12 @@ from . import _checks
 # ---------------------------------------------------------------------------------------------
 # input checks
 # ---------------------------------------------------------------------------------------------
+
+
+#: the largest supported trace ``sum w lambda``: ``gamma_0 <= trace / min(n, N)`` and ``lambda + gamma`` then stay finite
+_TRACE_MAX = sys.float_info.max / 2
+#: ``log`` of the largest ``gamma`` any search visits (``lambda + gamma`` finite for every ``lambda <= _TRACE_MAX``)
+_LOG_GAMMA_MAX = math.log(sys.float_info.max / 2)
 
 
 def _vector(name, values, *, nonneg=False, positive=False):
@@ -134,6 +141,12 @@ def _problem(eigenvalues, target_coefficients, noise_variance, n, features, mult
     if isinstance(features, bool) or not isinstance(features, numbers.Real) or math.isnan(features) or features < 1:
         raise ValueError(f"features must be a number >= 1 or math.inf, got {features!r}")
     N = float(features)
+    with np.errstate(over="ignore"):
+        trace = float((w * lam).sum())
+    if not trace <= _TRACE_MAX:
+        raise ValueError(f"multiplicities * eigenvalues must sum to at most {_TRACE_MAX:.4g} (half the largest "
+                         f"double), got {trace!r}; the risks are unchanged when eigenvalues and ridge are divided "
+                         f"by a common factor")
     return _Problem(lam, v * v, w, noise, n, N, float(w[lam > 0].sum()))
 
 
@@ -188,12 +201,11 @@ def _at_gamma(p: _Problem, gamma: float, ridge: float | None = None) -> Eigenfra
     L, one_minus, z, q, zq = _sums(p, gamma)
     n, N = p.n, p.N
     finite = math.isfinite(N)
+    kappa = 0.0
     if ridge is not None and ridge > 0 and gamma > 0:
-        if finite:
-            kappa = _accurate_kappa(gamma, ridge, n, N)
-            feat_gap = N * kappa / gamma  # N - z
-        else:
-            kappa = gamma
+        kappa = _accurate_kappa(gamma, ridge, n, N) if finite else gamma
+    if kappa > 0:  # (0 when gamma ridge / N underflows: a subnormal ridge; the gaps below are then exact enough)
+        feat_gap = N * kappa / gamma if finite else math.inf  # N - z
         slack = ridge / kappa  # n - z
     else:
         slack = n - z
@@ -248,8 +260,9 @@ def _ridgeless_gamma(p: _Problem) -> float:
     if r >= p.rank:
         return 0.0
     lmax = float(p.lam.max())
-    # z(gamma) <= trace / gamma, so gamma = 2 trace / r has z <= r / 2
-    hi = 2.0 * float((p.w * p.lam).sum()) / r
+    # z(gamma) <= trace / gamma, so gamma = 2 trace / r has z <= r / 2; and gamma = max/2 >= trace has z <= 1 <= r
+    # (capped there: lambda + gamma stays finite for every lambda <= trace <= _TRACE_MAX)
+    hi = min(2.0 * float((p.w * p.lam).sum()) / r, math.exp(_LOG_GAMMA_MAX))
     lo = hi
     while _z(p, lo) <= r:
         lo *= 0.5
@@ -297,6 +310,8 @@ def _solve_gamma(p: _Problem, ridge: float) -> float:
         dt_dx = lambda x: 1.0  # noqa: E731
         x = math.log(ridge) - math.log(p.n)  # (not log(ridge / n): a subnormal ridge / n can round to 0)
     lo, hi = -math.inf, math.inf  # g(lo) < 0 < g(hi)
+    # the largest x searched: gamma = e^_LOG_GAMMA_MAX (gamma_0 <= trace / min(n, N) lies below it)
+    top = math.log(_LOG_GAMMA_MAX - t0) if g0 > 0 else _LOG_GAMMA_MAX
     for _ in range(200):
         t = to_t(x)
         g, slope = _log_ridge(p, t)
@@ -315,11 +330,19 @@ def _solve_gamma(p: _Problem, ridge: float) -> float:
                 # slope >= 1 in t: the root lies below t + |g|, so cap the step there (no overflow)
                 cap = t - g + 1.0
                 new = math.log(cap - t0) if g0 > 0 else cap
+            if new == x:  # the Newton step is below the spacing of x: converged (x is at a bracket end now)
+                return math.exp(t)
         if not (lo < new < hi):
             if math.isfinite(lo) and math.isfinite(hi):
                 new = 0.5 * (lo + hi)
             else:  # one side only: move towards the other by a bounded step
                 new = x + (1.0 if g < 0 else -1.0)
+        if new >= top:
+            if x >= top:
+                raise ValueError(f"ridge {ridge!r} needs an effective regularization gamma above "
+                                 f"{math.exp(_LOG_GAMMA_MAX):.4g}, beyond the float range; the risks are unchanged "
+                                 f"when eigenvalues and ridge are divided by a common factor")
+            new = top
         if abs(to_t(new) - t) <= 4 * eps * max(1.0, abs(t)):
             return math.exp(to_t(new))
         x = new
@@ -398,12 +421,11 @@ def optimal_ridge(eigenvalues, target_coefficients, noise_variance, n, features,
     p = _problem(eigenvalues, target_coefficients, noise_variance, n, features, multiplicities)
     g0 = _ridgeless_gamma(p)
     lam_pos = p.lam[p.lam > 0]
-    hi = math.log(float(lam_pos.max()) * 1e8)
-    if g0 > 0:
-        lo = math.log(g0)
-    else:
-        lo = math.log(float(lam_pos.min()) * 1e-8)
-    lo = min(lo, hi - 1.0)
+    decades = math.log(1e8)  # the scan's reach beyond the eigenvalues (in log gamma)
+    lo = math.log(g0) if g0 > 0 else math.log(float(lam_pos.min())) - decades
+    # the top: far above every eigenvalue and above gamma_0 (which a huge multiplicity can put beyond lambda_max),
+    # but no further than the largest gamma for which lambda + gamma is finite (gamma_0 itself lies below it)
+    hi = min(max(math.log(float(lam_pos.max())), lo) + decades, _LOG_GAMMA_MAX)
 
     def risk(t):
         return _at_gamma(p, math.exp(t)).test
@@ -545,8 +567,11 @@ def powerlaw_optimal_fitting_ratio(alpha, beta, noise_variance=0.0, n=1.0) -> fl
     if d(0.0) >= 0:
         return 0.0
     hi = 1.0 - 2.0 ** -20
+    top = math.nextafter(1.0, 0.0)
     while d(hi) < 0:  # the bias term (1 - s)^(1 - beta) always wins near s = 1
-        hi = 1.0 - (1.0 - hi) / 16.0
+        if hi == top:  # the root lies in (1 - 2^-53, 1): s* is 1 to rounding
+            return top * top
+        hi = min(1.0 - (1.0 - hi) / 16.0, top)
     return brentq(d, 0.0, hi, xtol=1e-300, rtol=4 * np.finfo(float).eps) ** 2
 
 
