@@ -702,6 +702,21 @@ def test_mixup_optimal_features_100_classes():
                         bound(max(abs(a), abs(b)), condition=cond, dimension=3, repetitions=8), normwise=True)
 
 
+@pytest.mark.parametrize("K", [3, 10, 100])
+@pytest.mark.parametrize("lam", [1e-8, 1e-3, 1.0])
+@pytest.mark.parametrize("mix", [0.01, 0.5, 0.99])
+def test_mixup_optimal_features_where_the_objective_is_flat_to_rounding(K, lam, mix):
+    """Regression: near the optimum the objective's change falls below its rounding, which is that of its terms
+    (log-sum-exp and ``t . z``, each of the logits' size) and not of ``f`` itself; measured against ``|f|`` the
+    flat-objective test refused the full Newton step, the step halved to ~6e-8 and the stop read the tiny taken step
+    as convergence (``K = 10``, decay 1e-3, mix 0.99: 1.5e-8 relative, 1555 times the bound).  Bound as in
+    :func:`test_mixup_optimal_features_100_classes`."""
+    a, b, cond = _mp_mixup(K, lam, mix)
+    got = nc.mixup_optimal_feature(K, lam, mix)
+    assert_accurate("nc.mixup_optimal_feature", got, [a, b],
+                    bound(max(abs(a), abs(b)), condition=cond, dimension=3, repetitions=8), normwise=True)
+
+
 # =========================================================================== random features (Simon et al. 2024)
 
 RF_EIGENVALUES = np.logspace(0, -12, 25)  # spread 1e12

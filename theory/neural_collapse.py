@@ -499,6 +499,7 @@ def _newton_mixup(mix, lam, K, a0, b0):
     f, g, Hm = mixup_objective_gradient_hessian(a, b, mix, lam, K)
     for _ in range(200):
         step = np.linalg.solve(Hm, g)
+        fscale = abs(f) + 2.0 * (abs(a) + abs(b)) + math.log(K)
         t = 1.0
         while True:  # backtracking: the objective is strictly convex
             na, nb = a - t * step[0], b - t * step[1]
@@ -507,12 +508,20 @@ def _newton_mixup(mix, lam, K, a0, b0):
                 break
             # near the minimum the decrease is below the objective's rounding and Armijo's test
             # cannot see it (it stalled at ~sqrt(u)): take the step if it shrinks the gradient
-            if abs(nf - f) <= 16 * np.finfo(float).eps * abs(f) and np.abs(ng).sum() < np.abs(g).sum():
+            # (the objective's rounding is that of its terms, log-sum-exp and t.z ~ the logits |a| + |b| each, not of
+            # f itself: they cancel to f)
+            if abs(nf - f) <= 16 * np.finfo(float).eps * fscale and np.abs(ng).sum() < np.abs(g).sum():
                 break
             t /= 2
         # relative to the feature's size (an absolute floor of 1 stopped early for small features)
         size = max(abs(na), abs(nb))
         done = abs(na - a) + abs(nb - b) <= 4 * np.finfo(float).eps * size
+        # at the rounding floor: the objective is flat to rounding and Newton no longer halves the gradient (its
+        # steps then only move about in the gradient's rounding noise); keep the smaller gradient
+        if abs(nf - f) <= 16 * np.finfo(float).eps * fscale and np.abs(ng).sum() > 0.5 * np.abs(g).sum():
+            if np.abs(ng).sum() >= np.abs(g).sum():
+                break
+            done = True
         a, b, f, g, Hm = na, nb, nf, ng, nH
         if done:
             break
