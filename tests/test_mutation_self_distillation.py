@@ -6,6 +6,7 @@ import re
 
 import numpy as np
 import pytest
+import sympy as sp
 
 from theory import self_distillation as th
 
@@ -370,11 +371,28 @@ def _mp_student(d, ridge, alpha, step):
         return b
 
 
-@pytest.mark.parametrize("alpha", [-0.3, 0.0, 0.4, 1.0, 1.5, 2.2])
-def test_student_multipliers_against_the_recursion_in_mpmath(alpha):
-    """Documented accuracy 10 u (1 + |t log|r|| + sum |d log b / d log p|); the log-derivatives by mpmath."""
+def _documented_student_error(d, ridge, alpha, step, ref):
+    """student_multipliers' documented relative accuracy 10 u (1 + |t log|r|| + sum |d log b / d log p|), the
+    log-derivatives by central differences of the mpmath recursion."""
     import mpmath
 
+    with mpmath.workdps(60):
+        cond = 0
+        h = mpmath.mpf(10) ** -25  # relative step: d log b / d log p by a central difference
+        for k in range(3):
+            p = [mpmath.mpf(d), mpmath.mpf(ridge), mpmath.mpf(alpha)]
+            if p[k] == 0:
+                continue
+            up, dn = list(p), list(p)
+            up[k], dn[k] = p[k] * (1 + h), p[k] * (1 - h)
+            cond += abs((_mp_student(*up, step) - _mp_student(*dn, step)) / (2 * h * ref))
+        r = abs((1 - mpmath.mpf(alpha)) * d / (d + mpmath.mpf(ridge)))
+        tlogr = abs(step * mpmath.log(r)) if r > 0 else 0
+    return 10 * np.finfo(float).eps / 2 * (1 + float(tlogr) + float(cond))
+
+
+@pytest.mark.parametrize("alpha", [-0.3, 0.0, 0.4, 1.0, 1.5, 2.2])
+def test_student_multipliers_against_the_recursion_in_mpmath(alpha):
     ridge = 0.7
     ds = [3.0, 1.0, 0.2, 0.01]
     for step in (1, 2, 3, 6, 15):
@@ -382,20 +400,35 @@ def test_student_multipliers_against_the_recursion_in_mpmath(alpha):
         assert got.shape == (4,) and got.dtype == np.float64
         for d, g in zip(ds, got):
             ref = _mp_student(d, ridge, alpha, step)
-            with mpmath.workdps(60):
-                cond = 0
-                h = mpmath.mpf(10) ** -25  # relative step: d log b / d log p by a central difference
-                for k in range(3):
-                    p = [mpmath.mpf(d), mpmath.mpf(ridge), mpmath.mpf(alpha)]
-                    if p[k] == 0:
-                        continue
-                    up, dn = list(p), list(p)
-                    up[k], dn[k] = p[k] * (1 + h), p[k] * (1 - h)
-                    cond += abs((_mp_student(*up, step) - _mp_student(*dn, step)) / (2 * h * ref))
-                r = abs((1 - mpmath.mpf(alpha)) * d / (d + mpmath.mpf(ridge)))
-                tlogr = abs(step * mpmath.log(r)) if r > 0 else 0
-            tol = 10 * np.finfo(float).eps / 2 * (1 + float(tlogr) + float(cond))
+            tol = _documented_student_error(d, ridge, alpha, step, ref)
             assert abs(g - float(ref)) <= tol * abs(float(ref)), (d, step, g, float(ref))
+
+
+@pytest.mark.parametrize("alpha", [-1e30, -1e200, -1.7976931348623157e308, 1e300, 1.7976931348623157e308])
+@pytest.mark.parametrize("ridge", [1e-20, 1e-3])
+def test_student_multipliers_at_huge_alpha_against_the_recursion_in_mpmath(alpha, ridge):
+    # regression: the split form L + r^t C was the lambdified sympy expression, whose expanded numerator of C times r^t
+    # overflowed (|alpha| ~ 1e200), and the geometric form's alpha G + r^t cancels every digit when ridge/d < u
+    # (a = 1 in doubles): alpha = -1.8e308, ridge 1e-20 gave 0 for -1.8e288, alpha = -1e200 was 17000x off
+    ds = [1.0, 3.0]
+    with np.errstate(all="raise"):  # and no numpy warning on the way
+        got = th.student_multipliers(ds, ridge, alpha, 1)
+    for d, g in zip(ds, got):
+        ref = _mp_student(d, ridge, alpha, 1)
+        assert abs(g - float(ref)) <= _documented_student_error(d, ridge, alpha, 1, ref) * abs(float(ref)), (d, g, ref)
+
+
+def test_the_split_form_factor_by_factor_is_the_sympy_closed_form():
+    # student_multipliers writes L + r^t C with q = alpha + ridge/d as L = alpha/q, C = a ((1 - alpha)/q) (ridge/d)
+    a = th.d_sym / (th.d_sym + th.ridge_sym)
+    q = th.alpha_sym + th.ridge_sym / th.d_sym
+    L = th.alpha_sym / q
+    assert sp.simplify(L - th.LIMIT_MULTIPLIER) == 0
+    r = (1 - th.alpha_sym) * a
+    C = a * ((1 - th.alpha_sym) / q) * (th.ridge_sym / th.d_sym)
+    assert sp.simplify(L + r**th.step_sym * C - th.STUDENT_MULTIPLIER) == 0
+    # the rival, C = a - L retyped with the wrong sign, is not the closed form
+    assert sp.simplify(L + r**th.step_sym * (L - a) - th.STUDENT_MULTIPLIER) != 0
 
 
 def test_student_multipliers_ridgeless_and_teacher_shapes():
@@ -666,6 +699,24 @@ def test_constraint_ridge_below_the_first_bracket_with_a_zero_eigenvalue(eps):
 def test_constraint_ridge_roots_high_in_the_float_range(d, z, n, eps):
     """Roots above e^400 (the upper end doubles 50, 100, 200, 400, then stops at log(max float)), against
     the one-direction root d s/(|z| - s) in mpmath, to the brentq accuracy of test_constraint_ridge_to_brentq_accuracy."""
+    import mpmath
+
+    ref = _one_direction_ridge(d, z, n, eps)
+    c = _clean(lambda: th.constraint_ridge([d], [z], n, eps))
+    tol = 4 * np.finfo(float).eps * (abs(float(mpmath.log(ref))) + 2 + float(ref) / d)
+    assert abs(c - float(ref)) <= tol * float(ref), (c, float(ref), tol)
+
+
+@pytest.mark.parametrize("d,z,n,eps", [
+    (1.7976931348622732e308, 2.0, 1, 1.0),  # root c = d = e^log(max float), the top of the search, exactly at the budget
+    (1.0, 1e-10, 1, 1e-320),                # a subnormal budget (it kept a few bits: 1.6e-5 relative)
+    (1.0, 5e-160, 1, 1e-320),               # coordinates whose squares underflow
+    (2.0, 1e200, 1, 1e300),                 # coordinates whose squares overflow (z.z = inf)
+])
+def test_constraint_ridge_at_the_ends_of_the_float_range(d, z, n, eps):
+    """Regressions, against the one-direction root in mpmath to the brentq accuracy of
+    test_constraint_ridge_to_brentq_accuracy: the residual and budget are compared scaled by a power of two (exact),
+    and a training error exactly at the budget at the top ridge is the root, not "a ridge above the float range"."""
     import mpmath
 
     ref = _one_direction_ridge(d, z, n, eps)

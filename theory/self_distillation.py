@@ -184,7 +184,10 @@ def student_multipliers(eigenvalues, ridge, alpha, step):
     if step == 0:
         return a
     # m = |r| - 1 without cancellation: ((|1 - alpha| - 1) d - ridge) / (d + ridge)
-    m = ((-alpha if alpha < 1.0 else alpha - 2.0) * d - ridge) / (d + ridge)
+    with np.errstate(over="ignore"):
+        m = ((-alpha if alpha < 1.0 else alpha - 2.0) * d - ridge) / (d + ridge)
+    if not np.all(np.isfinite(m)):  # |alpha| d beyond the float range (|r| itself is below it): the same, a factored
+        m = np.where(np.isfinite(m), m, (-alpha if alpha < 1.0 else alpha - 2.0) * a - ridge / (d + ridge))
     with np.errstate(divide="ignore"):
         # log|r|: log1p(m) near |r| = 1, log(|1 - alpha| a) away from it (where m has lost a's digits)
         ell = np.where(m > -0.5, np.log1p(m), np.log(abs(1.0 - alpha) * a))
@@ -199,16 +202,22 @@ def student_multipliers(eigenvalues, ridge, alpha, step):
     else:  # r < 0: 1 - r = 2 + m >= 1
         rt = power if step % 2 == 0 else -power
         G = (1.0 - rt) / (2.0 + m)
-    geometric = a * (alpha * G + rt)
+    with np.errstate(over="ignore"):  # |alpha| near the float maximum: alpha G may overflow, the split form is then taken
+        geometric = a * (alpha * G + rt)
     if 0.0 <= alpha <= 1.0:  # every term is >= 0: no cancellation in the geometric form
         return geometric
     # alpha outside [0, 1]: alpha G and r^t can cancel (|r| > 1, where b_t tends to the limit L);
     # there L + r^t C is the accurate split, except near its pole alpha d + ridge = 0: take the form
     # whose terms cancel least, component by component
     with np.errstate(all="ignore"):
-        lim = alpha * d / (alpha * d + ridge)
-        split = np.asarray(_student(d, ridge, alpha, float(step)), dtype=float) * np.ones_like(d)
-        pole = (np.abs(alpha) * d + ridge) / np.abs(alpha * d + ridge)
+        # L = alpha d/(alpha d + ridge) and STUDENT_MULTIPLIER's C = (1 - alpha) d ridge / ((alpha d + ridge)(d + ridge)),
+        # factor by factor with the pole factor divided by d (alpha d overflows for |alpha| near the float maximum):
+        # expanded (as lambdified) C's numerator overflows against r^t for |alpha| ~ 1e200, and a - L (the same
+        # value) cancels every digit when ridge/d is below u (tests check both against the sympy form)
+        q = alpha + ridge / d
+        lim = alpha / q
+        split = lim + rt * (a * ((1.0 - alpha) / q) * (ridge / d))
+        pole = (np.abs(alpha) + ridge / d) / np.abs(q)
         loss_split = pole * (np.abs(lim) + np.abs(split - lim)) / np.abs(split)
         loss_geometric = (np.abs(alpha * G) + np.abs(rt)) / np.abs(alpha * G + rt)
     better = np.isfinite(split) & (loss_split < np.where(np.isnan(loss_geometric), np.inf, loss_geometric))
@@ -473,7 +482,12 @@ def constraint_ridge(eigenvalues, coordinates, n_points, epsilon):
         raise ValueError(f"n_points must be an integer >= 1, got {n_points!r}")
     d = _eigenvalues(eigenvalues, 1.0)
     z = _coordinates(coordinates, d)
-    budget = n_points * eps
+    # scaled by a power of two that brings max |z| to [1/2, 1) (exact): the residual's squares and the budget
+    # n epsilon then stay normal numbers (a subnormal budget kept a few bits and cost 1.6e-5 relative; |z| ~ 1e200
+    # overflowed z.z)
+    _, e = np.frexp(np.abs(z).max()) if z.size else (0.0, 0)
+    z = np.ldexp(z, -int(e))
+    budget = math.ldexp(float(n_points) * eps, -2 * int(e))
     if z @ z <= budget:
         return math.inf
 
@@ -487,7 +501,7 @@ def constraint_ridge(eigenvalues, coordinates, n_points, epsilon):
         # directions of eigenvalue 0 (which the kernel cannot represent) stay in the residual at c = e^-745
         return 0.0 if excess(-745.0) >= 0 else math.exp(brentq(excess, -745.0, lo, xtol=1e-300))
     top = math.log(np.finfo(float).max)  # e^top: the largest ridge a float holds
-    while excess(hi) <= 0:
+    while excess(hi) < 0:  # (an error exactly at the budget at the top ridge is the root itself)
         if hi == top:
             raise ValueError(f"epsilon={eps!r} needs a ridge above the float range "
                              f"(largest eigenvalue {float(d.max())!r})")
