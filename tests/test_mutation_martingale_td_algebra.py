@@ -455,3 +455,37 @@ def test_precision_doubles_until_two_tries_agree_to_double_rounding(monkeypatch,
     assert np.array_equal(A, tries[-1][1]) and np.array_equal(b, tries[-1][2])
     ref = _ou_ml_A(a, s)
     assert abs(A[0, 0] - ref) <= fp_tolerance(ref, repetitions=2) and b.tolist() == [0.0]
+
+
+def test_precision_doubles_for_an_infinite_horizon_with_nearly_equal_rates(monkeypatch):
+    """Infinite horizon: dX = 10^-24 X dt + dW, X_0 = 1, discount 1, feature x^2. ml's A = int_0^oo e^{-2t} E[X_t^4] dt
+    sums closed-form integrals of e^{(4a - 2) t}, e^{(2a - 2) t} and e^{-2t} whose coefficients ~ 1/a^2 cancel ~48
+    digits: the 40- and 80-digit tries disagree and the third (160 digits) is needed, as in the finite case. Reference:
+    the Laplace transform of the moment equations m2' = 2a m2 + 1, m4' = 4a m4 + 6 m2 at s = 2 in exact rationals
+    (M2 = (1 + 1/s)/(s - 2a), M4 = (1 + 6 M2)/(s - 4a): no exponentials, nothing cancels)."""
+    tries = []
+    inner = mt._continuous_system_mp
+
+    def spy(*args):
+        A, b = inner(*args)
+        tries.append((mpmath.mp.dps, A.copy(), b.copy()))
+        return A, b
+
+    monkeypatch.setattr(mt, "_continuous_system_mp", spy)
+    a = sp.Rational(1, 10**24)
+    A, _ = mt.linear_system(mt.Problem("x/10**24", "1", "x", 0, 1.0, math.inf, 1.0), ["x**2"], "ml")
+    eps = np.finfo(float).eps
+
+    def agree(first, second):
+        scale = max(float(np.abs(v).max()) for v in second[1:])
+        return all(np.all(np.abs(u - v) <= 2 * eps * np.abs(v) + 1e-32 * scale)
+                   for u, v in zip(first[1:], second[1:]))
+
+    assert [d for d, _, _ in tries] == [mt._DPS, 2 * mt._DPS, 4 * mt._DPS]
+    assert [agree(tries[i], tries[i + 1]) for i in range(len(tries) - 1)] == [False, True]
+    s = sp.Integer(2)
+    M2 = (1 + 1 / s) / (s - 2 * a)
+    ref = float((1 + 6 * M2) / (s - 4 * a))
+    assert abs(A[0, 0] - ref) <= fp_tolerance(ref, repetitions=2)
+    # the rival: the 40-digit try, which the doubling rejected, is off by more than that
+    assert abs(tries[0][1][0, 0] - ref) > fp_tolerance(ref, repetitions=2)
