@@ -48,6 +48,11 @@ and ``delta/kappa = n - z``).  So
 * the optimal ridge minimises the explicit risk over ``gamma >= gamma_0``
   (:func:`optimal_ridge`); ``gamma_0`` itself is the ridgeless end.
 
+Range: the trace ``sum w lambda`` may reach half the largest double and ``gamma`` may reach the same (so
+``lambda + gamma`` stays finite in every search); beyond either, ``ValueError`` (dividing eigenvalues and ridge by
+a common factor leaves every risk unchanged).  Near the ridgeless end ``gamma`` is located to the rounding of
+``z`` over its slope, a relative ``~ u z/(z - q)``: the sensitivity of ``gamma_0`` to ``n`` itself.
+
 ``N -> inf`` (:func:`krr_limit`, checked with sympy) turns (2) into ``kappa = gamma``, ``x``
 into ``q/n`` and ``B_i`` into ``(1 - L_i)^2``: the kernel eigenlearning formulas.
 
