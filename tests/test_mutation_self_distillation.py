@@ -710,6 +710,10 @@ def test_constraint_ridge_roots_high_in_the_float_range(d, z, n, eps):
 @pytest.mark.parametrize("d,z,n,eps", [
     (1.7976931348622732e308, 2.0, 1, 1.0),  # root c = d = e^log(max float), the top of the search, exactly at the budget
     (1.0, 1e-10, 1, 1e-320),                # a subnormal budget (it kept a few bits: 1.6e-5 relative)
+    (1.0, 1.0, 1, 1e-320),                  # the same with |z| ~ 1 (a budget scaled by z's power of two underflowed)
+    (1.0, 1.0, 3, 1e-320),                  # n epsilon itself subnormal: held as mantissa x power of two
+    (1.0, 1.0, 1, 5e-324),                  # the smallest subnormal budget (0 was returned for 2.2e-162)
+    (1.0, 1e150, 1, 3.792998807e-314),      # budget 2^-1050 z^2 (0 was returned for 1.9e-307)
     (1.0, 5e-160, 1, 1e-320),               # coordinates whose squares underflow
     (2.0, 1e200, 1, 1e300),                 # coordinates whose squares overflow (z.z = inf)
 ])
@@ -843,3 +847,43 @@ def test_limit_fit_ridgeless_with_alpha_zero_at_test_points():
     C = np.array([[1.0, 2.0], [-1.0, 0.5]])
     got = th.limit_fit(np.diag([2.0, 4.0]), [1.0, 3.0], 0.0, 0.0, C)
     assert np.all(np.abs(got - [2.0, -0.125]) <= fp_tolerance(np.abs(C) @ [0.5, 0.75], dimension=2, repetitions=4)), got
+
+
+# --------------------------------------------------------------------------- survivors of the factor-by-factor split form (student_multipliers)
+
+@pytest.mark.parametrize("ridge,alpha,step", [
+    (1e307, -3.0, 2),   # m = (3 d - ridge)/(d + ridge): 3 d = 3e308 overflows; the factored 3 a - ridge/(d + ridge) = 29/11
+    (1e307, 4.0, 3),    # m = (2 d - ridge)/(d + ridge): 2 d = 2e308 overflows; m = 19/11, r = -3 a < 0 (alpha > 1)
+])
+def test_student_multipliers_where_alpha_times_d_overflows_against_the_recursion(ridge, alpha, step):
+    """|r| - 1 = ((|1 - alpha| - 1) d - ridge)/(d + ridge) with (|1 - alpha| - 1) d beyond the float range for
+    d = 1e308, although |r| = |1 - alpha| d/(d + ridge) = 40/11 (alpha -3) or 30/11 (alpha 4) is not: the factored
+    (|1 - alpha| - 1) a - ridge/(d + ridge) must be taken there. ridge is a tenth of d, so its term ridge/(d + ridge)
+    = 1/11 weighs in |r| - 1; the eigenvalue 1 next to it keeps the plain form. Against the recursion in mpmath, to the
+    documented accuracy (_documented_student_error). Kills the factored form's mutants (sign of the ridge term, its
+    quotient, the alpha - 2 shift for alpha > 1)."""
+    ds = [1e308, 1.0]
+    got = th.student_multipliers(ds, ridge, alpha, step)
+    assert got.shape == (2,)
+    for d, g in zip(ds, got):
+        ref = _mp_student(d, ridge, alpha, step)
+        assert abs(g - float(ref)) <= _documented_student_error(d, ridge, alpha, step, ref) * abs(float(ref)), (d, g, ref)
+
+
+@pytest.mark.parametrize("d,ridge,alpha,step", [
+    (2.0, 1.0 + 2.0**-30, -0.5, 2),    # alpha d + ridge = 2^-30 > 0, just above the split's pole: b_2 ~ -3e-10
+    (1.0, 0.5 + 2.0**-40, -0.5, 1),    # alpha d + ridge = 2^-40 > 0: L = alpha/q ~ -5.5e11 against b_1 = 1/3
+    (1.0, 0.5, -0.5 - 2.0**-40, 2),    # alpha d + ridge = -2^-40 < 0, just below the pole: b_2 ~ -6e-13
+    (1e9, 1.0, -10.0, 5),              # far from the pole, |r| = 11: alpha G and r^t cancel 1.6e5 to b ~ 1
+])
+def test_student_multipliers_pick_the_accurate_form_by_the_loss_estimates(d, ridge, alpha, step):
+    """Where one form loses many digits the choice between the geometric sum a (alpha G + r^t) and the split
+    L + r^t C must pick the other: near the pole alpha d + ridge = 0 (q = alpha + ridge/d ~ 0) L and r^t C are
+    ~1/|q| and cancel to b, and the pole factor (|alpha| + ridge/d)/|q| measures q's own rounding (on both sides of
+    the pole); far from it at large d the geometric terms cancel while the split, with pole factor ~1, does not.
+    Against the recursion in mpmath, to the documented accuracy (_documented_student_error); a wrong estimate picks
+    the cancelling form, 1e4..1e11 times the bound off. Kills the pole factor's and the split loss's mutants."""
+    got = th.student_multipliers([d], ridge, alpha, step)
+    ref = _mp_student(d, ridge, alpha, step)
+    assert got.shape == (1,)
+    assert abs(got[0] - float(ref)) <= _documented_student_error(d, ridge, alpha, step, ref) * abs(float(ref)), (got[0], ref)

@@ -473,28 +473,38 @@ def expected_optimal_alpha(gram, f_train, noise_variance, ridge, cross_gram=None
 def constraint_ridge(eigenvalues, coordinates, n_points, epsilon):
     """Ridge ``c`` with training error ``(1/n) sum_k (c/(c+d_k))^2 z_k^2 = epsilon`` (inf when collapsed).
 
-    Solved by ``brentq`` on ``log c`` (the error increases with ``c``) to
-    ``xtol = 1e-15`` relative; ``math.inf`` when ``||z||^2 <= n epsilon`` (the zero
-    function meets the constraint); ``ValueError`` when the root lies above the float range.
+    Solved by ``brentq`` on ``log c`` (the error increases with ``c``) to its relative
+    tolerance ``4 eps |log c|``, the error compared with ``n epsilon`` in exact powers of two
+    (subnormal budgets and squares beyond the float range keep every digit); ``math.inf`` when
+    ``||z||^2 <= n epsilon`` (the zero function meets the constraint); ``ValueError`` when the
+    root lies above the float range.
     """
     eps = _real("epsilon", epsilon, low=0.0, low_open=True)
     if isinstance(n_points, bool) or not isinstance(n_points, numbers.Integral) or n_points < 1:
         raise ValueError(f"n_points must be an integer >= 1, got {n_points!r}")
     d = _eigenvalues(eigenvalues, 1.0)
     z = _coordinates(coordinates, d)
-    # scaled by a power of two that brings max |z| to [1/2, 1) (exact): the residual's squares and the budget
-    # n epsilon then stay normal numbers (a subnormal budget kept a few bits and cost 1.6e-5 relative; |z| ~ 1e200
-    # overflowed z.z)
-    _, e = np.frexp(np.abs(z).max()) if z.size else (0.0, 0)
-    z = np.ldexp(z, -int(e))
-    budget = math.ldexp(float(n_points) * eps, -2 * int(e))
-    if z @ z <= budget:
+    # ||r||^2 - n epsilon is compared divided by 2^k, 2^k the larger of the two's powers of two, with r scaled by
+    # 2^-e (max |r| in [1/2, 1)) and epsilon held as mantissa x 2^exponent: every scaling is exact, so neither a
+    # subnormal budget (it kept a few bits: 1.6e-5 relative) nor squares beyond the float range (|z| ~ 1e200,
+    # or ~ 1e-160) lose digits, and the sign of the difference is exact
+    bm, be = math.frexp(eps)
+    bm *= float(n_points)  # n epsilon = bm 2^be, bm a normal number
+    be_top = be + math.frexp(bm)[1]
+
+    def excess_of(r):
+        _, e = math.frexp(float(np.abs(r).max()))  # (eigenvalues, so r, are never empty)
+        s = np.ldexp(r, -e)
+        k = max(2 * e, be_top)
+        return math.ldexp(float(s @ s), 2 * e - k) - math.ldexp(bm, be - k)
+
+    if excess_of(z) <= 0:
         return math.inf
 
     def excess(logc):
         with np.errstate(over="ignore"):  # c/(c + d) as 1/(1 + d/c), c + d would overflow; d/c = inf gives 0
             r = z / (1.0 + d / math.exp(logc))
-        return float(r @ r) - budget
+        return excess_of(r)
 
     lo, hi = -50.0, 50.0
     if excess(lo) >= 0:
