@@ -946,3 +946,90 @@ def test_cross_class_mixup_at_the_mix_endpoints_to_its_conditioning_against_mpma
     tol = _cross_class_tolerance(grad, ra, rb, lam)
     a, b = nc.mixup_optimal_feature(K, lam, mix)
     assert abs(a - float(ra)) <= tol and abs(b - float(rb)) <= tol
+
+
+# --------------------------------------------------------------------------- slice nc: the mixup Newton's rounding floor
+
+def _mixup_reference(K, lam, mix):
+    """The cross-class optimum by damped Newton in 50-digit mpmath from (0, 0) (tests/test_extremes.py's
+    ``_mp_mixup``) and its derived bound there: fp_tolerance of the feature's size with the condition
+    ``|H^{-1}|_1 g_abs / |(a, b)|`` (the minimiser's sensitivity to the gradient's rounding), 3 logit groups,
+    8 roundings per term (tests/test_extremes.py's ``bound``)."""
+    import mpmath
+    from test_extremes import DPS, _mp_mixup, bound
+
+    with mpmath.workdps(DPS):
+        a, b, cond = _mp_mixup(K, lam, mix)
+        tol = bound(max(abs(a), abs(b)), condition=cond, dimension=3, repetitions=8)
+        return a, b, tol
+
+
+def _mixup_error(got, ref):
+    import mpmath
+
+    a, b, _ = ref
+    with mpmath.workdps(50):
+        return float(max(abs(mpmath.mpf(float(got[0])) - a), abs(mpmath.mpf(float(got[1])) - b)))
+
+
+@pytest.mark.parametrize("K,lam,mix", [(3, 1e3, 0.7), (4, 3e3, 0.3), (30, 1e3, 0.9), (3, 0.1, 0.1), (30, 1e-3, 0.1),
+                                       (100, 0.01, 0.3), (4, 1e-9, 0.367), (3, 1.58e-12, 0.4)])
+def test_cross_class_mixup_newton_neither_stalls_nor_wanders_against_mpmath(K, lam, mix):
+    """The flat-objective test accepts a step whose objective change is below the rounding of the objective's terms
+    (log-sum-exp and ``t . z``, each ~ |a| + |b|, and ``log K``), and only when it also shrinks the gradient.
+
+    A threshold below that rounding refuses the full Newton step near the optimum: the step is halved (to 1/4 ..
+    7.5e-9 here) and a stop reads the short step as convergence.  Large decays (1e3, 3e3): the features are
+    ~ 1/decay and f -> log K, so a scale of |f| + 2 |(a, b)| without the log K, or one divided into eps, is far
+    below the rounding of log K; decays 1e-3..0.1 with the mix below 1/2 (b > a): a scale that lets |b| cancel |a|
+    or divides eps by it.  Accepting a gradient-shrinking step whatever the objective does: at decays 1e-9 and
+    1.6e-12 a Newton step jumps to a far point with saturated logits and a smaller gradient, and Newton wanders from
+    there to the iteration cap (~1e8..1e9 for an optimum ~15).  Each of these ends thousands of bounds or more away
+    from the mpmath optimum; the bound is that of test_mixup_optimal_features_where_the_objective_is_flat_to_rounding
+    (tests/test_extremes.py), which the code meets at every point of a grid over K 3..100, decays 1e-12..1e8 and
+    mixes 0..1 (at most 0.013 of it)."""
+    ref = _mixup_reference(K, lam, mix)
+    assert _mixup_error(nc.mixup_optimal_feature(K, lam, mix), ref) <= ref[2]
+
+
+@pytest.mark.parametrize("K,lam,mix", [(3, 1.0, 0.5), (4, 1e-12, 0.0), (5, 1e-10, 0.5), (100, 1e-10, 0.0)])
+def test_cross_class_mixup_newton_stops_before_the_iteration_cap_at_small_and_unit_decays(monkeypatch, K, lam, mix):
+    """Newton ends either by the step test (a step below 4 eps of the feature) or at the rounding floor (the objective
+    flat to its terms' rounding while the gradient no longer halves: keep the smaller gradient); the 200 iterations
+    are a cap that only a broken stop reaches.  At decay 1, mix 1/2 (K = 3) the step test stops it after 4
+    iterations.  At mix 0 (K = 4, decay 1e-12; K = 100, decay 1e-10) Newton starts at the optimum (the same-class
+    root on class c', the mix-0 target) and its first step only moves about in the gradient's rounding noise, by more
+    than 4 eps: the rounding floor ends it, once by keeping the start, once by taking the step (the smaller
+    gradient); at K = 5, decay 1e-10, mix 1/2 the rounding floor ends it after 15 iterations.  The original stops
+    within 40 iterations at every point of a grid over K 3..100, decays 1e-12..1e3 and mixes 0..1; the answer is
+    also checked against the mpmath optimum with its derived bound (_mixup_reference)."""
+    real_solve = np.linalg.solve
+    solves = []
+
+    def counting_solve(A, b):
+        solves.append(1)
+        return real_solve(A, b)
+
+    monkeypatch.setattr(np.linalg, "solve", counting_solve)
+    got = nc.mixup_optimal_feature(K, lam, mix)
+    monkeypatch.undo()
+    assert 1 <= len(solves) < 200
+    ref = _mixup_reference(K, lam, mix)
+    assert _mixup_error(got, ref) <= ref[2]
+
+
+# --------------------------------------------------------------------------- decays below the supported range
+
+@pytest.mark.parametrize("K,lam,mix,why", [
+    (3, 1e-18, 0.5, "singular to double precision; "),      # np.linalg.solve raised LinAlgError
+    (10, 1e-18, 0.3, "singular to double precision; "),
+    (100, 1e-16, 0.01, "Newton does not converge; "),        # ran to the cap: (50.0, -4.4) for mpmath's (32.3, 36.8)
+    (3, 1e-30, 0.9, "Newton does not converge; "),          # (8.2e17, -8.2e17) for (43.7, 42.3)
+    (3, 1e-300, 0.0, "the same-class scale's equation overflows double precision"),  # OverflowError from exp
+])
+def test_mixup_decays_below_the_supported_range_are_a_clear_error(K, lam, mix, why):
+    # regressions: a traceback of numpy or math, or a wrong answer from the iteration cap; now one line naming the
+    # parameter (the supported range's lower end 1e-12 is solved to its bound by the tests of test_extremes.py)
+    with pytest.raises(ValueError, match=rf"^feature_decay={re.escape(repr(lam))} is too small: .*{re.escape(why)}"
+                                         r".*supported: decays from about 1e-12 up$"):
+        nc.mixup_optimal_feature(K, lam, mix)

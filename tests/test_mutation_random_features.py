@@ -805,3 +805,143 @@ def test_noisy_optimal_fitting_ratio_within_rounding_of_one():
     assert R == top * top
     with mp.workdps(60):  # the smaller-noise rival: its root is an ordinary interior point (not the s = 1 end)
         assert rf.powerlaw_optimal_fitting_ratio(2.0, 1.5, 1e9) < top * top
+
+
+# --------------------------------------------------------------------------- solver survivors after the float-range change
+
+def _newton_tolerance(gamma, ridge):
+    """Relative accuracy of ``gamma`` from the Newton iteration on ``g = log gamma + log(1 - z/N) + log(n - z) - log
+    ridge`` (slope >= 1 in ``t = log gamma``, so an error in ``g`` is at most as large in ``t``): the stop rule leaves
+    4 eps |t| (8 u |t|), ``exp`` adds u |t|, and ``g`` is a sum of terms as large as ``|t| + |log ridge|`` (near the root
+    ``log(n - z) = log ridge - t - log(1 - z/N)``), rounded twice (the logarithms and the sum) with one more rounding
+    for the gaps themselves: 12 roundings of size ``max(1, |t|) + |log ridge|``."""
+    return stats.fp_tolerance(1.0, condition=max(1.0, abs(math.log(gamma))) + abs(math.log(ridge)), repetitions=12)
+
+
+@pytest.mark.parametrize("ridge", [1e300, 1e306])
+def test_ridges_at_a_gamma_0_within_one_e_fold_of_the_largest_gamma(ridge):
+    # lambda = 2.5e307 (three times), n = 2, KRR: z = 3 lam/(lam + gamma), delta = gamma (n - z) = gamma (2 gamma - lam)/
+    # (lam + gamma), so delta = r is 2 gamma^2 - (lam + r) gamma - r lam = 0. gamma_0 = lam/2 = 1.25e307 lies within one
+    # e-fold of the top of the range (log gamma_0 + e > log of the largest double): the search must start inside it
+    import mpmath as mp
+
+    lam = 2.5e307
+    with mp.workdps(50):
+        L, R = mp.mpf(lam), mp.mpf(ridge)
+        g_ref = float(((L + R) + mp.sqrt((L + R) ** 2 + 8 * R * L)) / 4)
+    kappa, gamma = rf.effective_regularization([lam] * 3, 2, math.inf, ridge)
+    assert gamma == pytest.approx(g_ref, rel=_newton_tolerance(g_ref, ridge), abs=0) and kappa == gamma
+
+
+@pytest.mark.parametrize("ridge", [0.045, 0.05])
+def test_a_ridge_whose_newton_start_lies_far_below_a_steep_root(ridge):
+    # lambda = 1, n = N = 1 (the rank, gamma_0 = 0): kappa = gamma (1 - L) and delta = gamma (1 - L)^2 = gamma^3/(1 +
+    # gamma)^2 with L = 1/(1 + gamma), so gamma is the positive root of gamma^3 - r (1 + gamma)^2 (one sign change: unique).
+    # The first iterate log r lies 2.4 below log gamma, where log delta has slope 3: Newton's first step must not be
+    # capped as if the root were nearer (a capped step overshoots and the iteration oscillates)
+    import mpmath as mp
+
+    with mp.workdps(50):
+        R = mp.mpf(ridge)
+        g = mp.findroot(lambda x: x**3 - R * (1 + x) ** 2, 0.5)
+        g_ref, k_ref = float(g), float(g * g / (1 + g))
+    kappa, gamma = rf.effective_regularization([1.0], 1, 1, ridge)
+    tol = _newton_tolerance(g_ref, ridge)
+    assert gamma == pytest.approx(g_ref, rel=tol, abs=0)
+    # kappa = gamma^2/(1 + gamma): no more steeply than gamma^2, plus its own few roundings
+    assert kappa == pytest.approx(k_ref, rel=2 * tol + stats.fp_tolerance(1.0, repetitions=4), abs=0)
+
+
+def test_a_subnormal_ridge_below_the_rounding_of_gamma_0_returns_gamma_0():
+    # lambda = (1e272, 1e272), n = 1, KRR: z = 2 lam/(lam + gamma) = 1 at gamma_0 = lam, and near it delta = gamma (1 - z)
+    # ~ (lam/2) (log gamma - log gamma_0), so the ridge 5e-324 moves log gamma by ~1e-595: gamma = gamma_0 to every digit.
+    # The Newton step from the first iterate lands where t0 + e^x rounds to t0 and n - z is rounding noise (positive
+    # here, with a slope ~1e13): the next step overflows and the one-sided fallback must still return gamma_0
+    kappa, gamma = rf.effective_regularization([1e272, 1e272], 1, math.inf, 5e-324)
+    # gamma_0 from brentq in log gamma: 4 eps |t0| (8 u |t0|), exp adds u |t0|
+    assert gamma == pytest.approx(1e272, rel=stats.fp_tolerance(1.0, condition=math.log(1e272), repetitions=9), abs=0)
+    assert kappa == gamma
+
+
+@pytest.mark.parametrize("N", [math.inf, 1.0])
+def test_a_tiny_ridge_at_n_equal_to_the_rank_with_a_huge_eigenvalue(N):
+    # lambda = 1e300, n = 1 (the rank, gamma_0 = 0), ridge 1e-100. KRR: delta = gamma (1 - L) = gamma^2/(lam + gamma), the
+    # root of gamma^2 - r gamma - r lam = 0 (gamma = 1e100); N = 1: delta = gamma^3/(lam + gamma)^2, the root of gamma^3 =
+    # r (lam + gamma)^2. The first iterate log(r/n) = -230 lies far below where n - z = gamma/(lam + gamma) is
+    # representable (gamma > 5e-324 lam, log gamma > -53.6): the iteration walks up in unit steps (177 of its 200) and
+    # must then converge within a few Newton steps
+    import mpmath as mp
+
+    lam, ridge = 1e300, 1e-100
+    with mp.workdps(50):
+        L, R = mp.mpf(lam), mp.mpf(ridge)
+        if math.isinf(N):
+            g = (R + mp.sqrt(R * R + 4 * R * L)) / 2
+        else:
+            g = mp.exp(mp.findroot(lambda lg: 3 * lg - 2 * mp.log(L + mp.exp(lg)) - mp.log(R), 167))
+        g_ref = float(g)
+    kappa, gamma = rf.effective_regularization([lam], 1, N, ridge)
+    assert gamma == pytest.approx(g_ref, rel=_newton_tolerance(g_ref, ridge), abs=0)
+
+
+@pytest.mark.parametrize("lam", [100.0, 1e307, 1e-300])
+def test_ridgeless_gamma_of_two_equal_eigenvalues_at_n_one_is_the_eigenvalue(lam):
+    # z = 2 lam/(lam + gamma) = 1 at gamma_0 = lam. The bracket search starts at 2 trace / n = 4 lam and halves it onto
+    # lam itself, where z rounds to 1 = n exactly: that end is not yet below the root (z(lo) > n is needed), so the search
+    # must halve once more before handing brentq a bracket whose ends have opposite signs
+    kappa, gamma = rf.effective_regularization([lam, lam], 1, math.inf, 0.0)
+    # brentq in log gamma: 4 eps |t0| (8 u |t0|), exp adds u |t0|
+    tol = stats.fp_tolerance(1.0, condition=max(1.0, abs(math.log(lam))), repetitions=9)
+    assert gamma == pytest.approx(lam, rel=tol, abs=0) and kappa == gamma
+
+
+# --------------------------------------------------------------------------- solver defects at the ends of the float range
+
+def _gamma0_tolerance(g0):
+    """The extra error of ``gamma`` when ``gamma_0 > 0``: the iterate is ``log gamma = log gamma_0 + e^x``, whose terms
+    carry ``log gamma_0``'s own error (brentq's 8 u |log gamma_0| and the logarithm's u) and the rounding of ``e^x``
+    (as large as ``|log gamma_0|`` when ``gamma`` is far from ``gamma_0``): 10 roundings of ``|log gamma_0|``."""
+    return stats.fp_tolerance(1.0, condition=max(1.0, abs(math.log(g0))), repetitions=10)
+
+
+@pytest.mark.parametrize("lam,n,N,ridge", [
+    ([1e-300, 1e-300], 1, math.inf, 1e300),  # the Newton step's cap test evaluated exp at x ~ 920 (OverflowError)
+    ([1e-300, 1e-300], 1, math.inf, 1.0),    # gamma_0 = 1e-300 far below gamma: the e^x form's rounding
+    ([1e300], 1, math.inf, 1e-300),          # n - z underflows below gamma ~ 1e-24 lambda: ~640 inward steps of 1
+    ([1e300], 2, 1.0, 1e-300),               # the same with N - z (N = rank < n)
+])
+def test_solver_at_the_ends_of_the_float_range_against_extended_precision(lam, n, N, ridge):
+    # regressions (OverflowError, and RuntimeError after 200 steps); gamma_0 = 1e-300 for the first two (z = 2 lam/(lam +
+    # gamma) = 1), 0 for the others (n or N at the rank)
+    _, g_ref, _ = _mp_eigenframework(lam, [1.0] * len(lam), 0.1, n, N, ridge)
+    _, gamma = _terminates(lambda: rf.effective_regularization(lam, n, N, ridge))
+    g0 = lam[0] if len(lam) == 2 else 1.0
+    assert gamma == pytest.approx(g_ref, rel=_newton_tolerance(g_ref, ridge) + _gamma0_tolerance(g0), abs=0)
+
+
+def _exact_gamma0(lam, r):
+    """gamma_0 where ``z = r`` in closed form, 60 digits: ``m`` equal eigenvalues ``a`` give ``m a/(a + g) = r``, ``g =
+    a (m - r)/r``; two eigenvalues ``a, b`` at ``r = 1`` give ``a b = g^2``."""
+    import mpmath as mp
+
+    with mp.workdps(60):
+        if len(set(lam)) == 1:
+            return mp.mpf(lam[0]) * (len(lam) - r) / r
+        a, b = (mp.mpf(v) for v in lam)
+        return mp.sqrt(a * b)
+
+
+_M = np.finfo(float).max
+
+
+@pytest.mark.parametrize("lam,ridge", [
+    ([1e300, 5e299], 5e-324),  # a Newton step to x < -745: e^x = 0 and g / (slope * 0) divided by zero
+    ([_M / 8] * 4, 1.0),       # gamma_0 = 3 max/8 = 6.7e307: the start log gamma_0 + 1 lay above the float range
+    ([_M / 4] * 2, 1.0),       # gamma_0 = max/4
+])
+def test_ridges_far_below_gamma_0_return_gamma_0(lam, ridge):
+    # KRR, n = 1: delta = gamma (1 - z) and ridge / gamma_0 is below 1e-300 here, so gamma = gamma_0 to rounding
+    g0 = _exact_gamma0(lam, 1)
+    _, gamma = _terminates(lambda: rf.effective_regularization(lam, 1, math.inf, ridge))
+    assert gamma == pytest.approx(float(g0), rel=_newton_tolerance(float(g0), ridge) + _gamma0_tolerance(float(g0)),
+                                  abs=0)

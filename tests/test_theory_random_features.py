@@ -317,7 +317,7 @@ def _isotropic_optimum(lam, w, n, noise, v2):
 @pytest.mark.parametrize("lam,w,log_offsets", [
     (1.0, 1000.0, np.linspace(0.01, 0.8, 24)),      # optimum in the first cells above gamma_0 = lam (w/n - 1)
     (1e40, 1000.0, np.linspace(0.3, 5.0, 6)),       # the same problem scaled by 1e40: the search scales with it
-    (1.0, 1e9, -np.linspace(0.001, 0.12, 24)),      # optimum in the last cells below the top, lam * 1e8
+    (1.0, 1e9, -np.linspace(0.001, 0.12, 24)),      # optimum in the last cells below the top, max(lam, gamma_0) 1e8
     (1.0, 1000.0, np.linspace(0.5, 10.0, 12)),      # interior
     (1.0, 1e12, np.linspace(0.01, 0.8, 6)),         # gamma_0 = 1e10 lam above lam * 1e8: the scan starts at gamma_0
 ])
@@ -328,7 +328,7 @@ def test_optimal_ridge_matches_the_isotropic_closed_form_across_its_scan(lam, w,
     ``0.5 E'' (2 sqrt(eps) t)^2 = 4 u t^2 E''`` with ``u = eps / 2`` (``fp_tolerance(4 t^2 E'')``)."""
     n, noise = 100.0, 1.0
     g0 = lam * (w / n - 1.0)
-    base = lam * 1e8 if log_offsets[0] < 0 else g0
+    base = max(lam, g0) * 1e8 if log_offsets[0] < 0 else g0  # the scan's top: 1e8 above lambda_max and gamma_0
     for off in log_offsets:
         gamma = base * math.exp(off)
         L = lam / (lam + gamma)
@@ -424,3 +424,80 @@ def test_optimal_ridge_with_gamma_0_near_the_top_of_its_scan():
     ridge, risk = rf.optimal_ridge(lam, v, 0.0, n, math.inf, w)
     assert ridge == 0.0
     assert abs(risk - exact) <= fp_tolerance(exact, dimension=lam.size, condition=e0, repetitions=3)
+
+
+# ---------------------------------------------------------------------------------------------
+# mutation follow-up (rf risk, second run): the trace check's warnings, optimal_ridge's last cell under the
+# float-range cap, the fitting ratio's bracket for steep power laws
+# ---------------------------------------------------------------------------------------------
+
+import re  # noqa: E402
+import warnings  # noqa: E402
+
+
+@pytest.mark.parametrize("eigenvalues,multiplicities", [
+    ([1e308, 1e308], None),  # the sum overflows (numpy: "overflow encountered in reduce")
+    ([10.0], [1e308]),       # the product w lam overflows ("overflow encountered in multiply")
+])
+def test_a_trace_beyond_the_float_range_is_refused_without_a_numpy_warning(eigenvalues, multiplicities):
+    """The refusal is the one-line ValueError alone: no numpy RuntimeWarning on the way (warnings are errors here,
+    as under ``-W error``). Kills ``_problem`` mutant 70 (``errstate(over=None)`` leaves numpy's default 'warn')."""
+    message = ("multiplicities * eigenvalues must sum to at most 8.988e+307 (half the largest double), got inf; "
+               "the risks are unchanged when eigenvalues and ridge are divided by a common factor")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(ValueError, match="^" + re.escape(message) + "$"):
+            rf.test_risk(eigenvalues, [1.0] * len(eigenvalues), 0.0, 1, math.inf, 0.0, multiplicities)
+
+
+@pytest.mark.parametrize("lam,w", [
+    (1e304, 1000.0),  # gamma_0 = lam (w/n - 1) = 9e304: the scan runs from gamma_0 to the cap, cells of 0.108
+    (1e306, 50.0),    # w < n, gamma_0 = 0: from lam / 1e8 to the cap, cells of 0.358
+])
+def test_optimal_ridge_in_the_last_cell_below_the_float_range_cap(lam, w):
+    """Eigenvalues near the largest double: the scan's top, 1e8 above max(lambda_max, gamma_0), is capped at
+    gamma = max/2 (lambda + gamma must stay finite), where L = lam/(lam + gamma) is still 1e-4 to 1e-2 and the risk
+    curves (E'' = 2 noise w L^2 / n, 2e-7 to 1e-4). At an uncapped top L <= 1e-8, and a minimum there is flat to
+    rounding (the bias rises by ~2 v2 L per unit of log gamma against E_0's fall of ~2 q/n <= 4e-16), so only the
+    cap puts a resolvable optimum into the scan's last cell. The optimum is placed within 0.1 (in log gamma)
+    below the cap, inside the last cell (checked from the scan's ends as documented); closed form and tolerance as
+    in ``test_optimal_ridge_matches_the_isotropic_closed_form_across_its_scan``. Kills ``optimal_ridge`` mutants 84
+    (IndexError past the grid when the argmin is the last point) and 85 (the last cell is never searched)."""
+    n, noise = 100.0, 1.0
+    top = math.log(np.finfo(float).max / 2)
+    g0 = lam * (w / n - 1.0) if w > n else 0.0
+    bottom = math.log(g0) if g0 > 0 else math.log(lam / 1e8)
+    assert math.log(max(lam, g0) * 1e8) > top  # the cap is the top
+    offsets = np.linspace(0.0005, 0.1, 6)
+    assert offsets.max() < (top - bottom) / 64  # all in the last of the 64 cells
+    for off in offsets:
+        gamma = math.exp(top - off)
+        L = lam / (lam + gamma)
+        v2 = w * noise * L / ((n - w * L) * (1.0 - L))  # puts the optimum at this gamma
+        ridge_star, e_star, t_star, e2 = _isotropic_optimum(lam, w, n, noise, v2)
+        ridge, risk = rf.optimal_ridge([lam], [math.sqrt(v2)], noise, n, math.inf, [w])
+        tol = fp_tolerance(e_star, repetitions=8) + fp_tolerance(4.0 * t_star**2 * abs(e2))
+        assert ridge > 0.0
+        assert abs(risk - e_star) <= tol, (off, ridge, ridge_star, risk, e_star)
+
+
+def test_noisy_optimal_fitting_ratio_of_a_steep_power_law():
+    """alpha = 12, beta = 22, noise 1e150, n = 1: s* = 1 - 1.7e-7, past the first bracket end 1 - 2^-20. dE/ds carries
+    (n (1 - s))^(1 - beta), which leaves the float range within ~2e-15 of s = 1 (21 log(1/(1 - s)) > log max), so the
+    bracket must close in on s* (16-fold steps) and not jump to the last double below 1. Reference and tolerance
+    as in ``test_powerlaw_optimal_fitting_ratio_against_the_continuum_by_hand``. Kills
+    ``powerlaw_optimal_fitting_ratio`` mutants 83 and 84 (their first step puts hi at the last double below 1,
+    where dE/ds overflows: OverflowError)."""
+    exact, cond = _continuum_optimal_fitting_ratio(12.0, 22.0, 1e150, 1.0)
+    got = rf.powerlaw_optimal_fitting_ratio(12.0, 22.0, 1e150, 1.0)
+    assert abs(got - exact) <= fp_tolerance(exact, repetitions=18, condition=max(1.0, cond))
+
+
+@pytest.mark.parametrize("alpha,beta,noise", [(20.0, 40.0, 1e300), (12.0, 22.0, 1.4e306)])
+def test_noisy_optimal_fitting_ratio_where_the_slope_overflows_is_a_clear_error(alpha, beta, noise):
+    """Steep power laws with a huge noise: on the bracket's way to s = 1 the terms of dE/ds leave the float range
+    (OverflowError from Python's power, or NaN from inf - inf, instead of an answer): a one-line ValueError naming
+    noise_variance. The rival, a smaller noise with the same exponents, is still solved (by
+    test_noisy_optimal_fitting_ratio_of_a_steep_power_law at (12, 22, 1e150))."""
+    with pytest.raises(ValueError, match=r"^noise_variance=.* dE/ds overflows double precision at s = 1 - "):
+        rf.powerlaw_optimal_fitting_ratio(alpha, beta, noise)

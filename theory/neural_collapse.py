@@ -525,6 +525,10 @@ def _newton_mixup(mix, lam, K, a0, b0):
         a, b, f, g, Hm = na, nb, nf, ng, nH
         if done:
             break
+    else:  # never within the suite's grid (decays 1e-12..1e20 stop within 39 steps); decays near 1e-16 and below
+        raise ValueError(f"feature_decay={lam!r} is too small: the mixup Hessian (smallest eigenvalue ~ the decay) is "
+                         f"singular to double precision and Newton does not converge; supported: decays from about "
+                         f"1e-12 up")
     return a, b
 
 
@@ -533,8 +537,12 @@ def mixup_same_class_scale(num_classes, feature_decay) -> float:
     K = _int("num_classes", num_classes, 2)
     lam = _real("feature_decay", feature_decay, low=0.0, low_open=True)
     hi = 1.0
-    while _same_eq(hi, lam, K) < 0:
-        hi *= 2.0
+    try:
+        while _same_eq(hi, lam, K) < 0:
+            hi *= 2.0
+    except OverflowError:  # the bracket doubles past exp's range before the root: decays below ~1e-169
+        raise ValueError(f"feature_decay={lam!r} is too small: the same-class scale's equation overflows double "
+                         f"precision on the way to its root; supported: decays from about 1e-12 up") from None
     return brentq(lambda a: _same_eq(a, lam, K), 0.0, hi, xtol=1e-300)
 
 
@@ -569,7 +577,11 @@ def mixup_optimal_feature(num_classes, feature_decay, mix, same_class=False):
         gm = brentq(grad, lo, hi, xtol=1e-300)
         return gm / 2, -gm / 2
     a_same = mixup_same_class_scale(K, lam)
-    return _newton_mixup(m, lam, K, m * a_same, (1 - m) * a_same)
+    try:
+        return _newton_mixup(m, lam, K, m * a_same, (1 - m) * a_same)
+    except np.linalg.LinAlgError:  # the Hessian singular to working precision (decays below ~1e-18)
+        raise ValueError(f"feature_decay={lam!r} is too small: the mixup Hessian (smallest eigenvalue ~ the decay) is "
+                         f"singular to double precision; supported: decays from about 1e-12 up") from None
 
 
 def mixup_mse_feature(num_classes, feature_decay, mix):

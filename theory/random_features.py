@@ -294,6 +294,11 @@ def _log_ridge(p: _Problem, t):
     return t + math.log(feat) + math.log(slack), slope
 
 
+def _beyond_float_range(ridge):
+    return (f"ridge {ridge!r} needs an effective regularization gamma above {math.exp(_LOG_GAMMA_MAX):.4g}, beyond "
+            f"the float range; the risks are unchanged when eigenvalues and ridge are divided by a common factor")
+
+
 def _solve_gamma(p: _Problem, ridge: float) -> float:
     """The unique ``gamma`` with ``delta(gamma) = ridge > 0``: safeguarded Newton.
 
@@ -309,14 +314,21 @@ def _solve_gamma(p: _Problem, ridge: float) -> float:
         t0 = math.log(g0)
         to_t = lambda x: t0 + math.exp(x)  # noqa: E731
         dt_dx = math.exp
-        x = 0.0
+        x = 0.0  # (or top, below: gamma_0 within an e-fold of the largest gamma)
     else:
         to_t = lambda x: x  # noqa: E731
         dt_dx = lambda x: 1.0  # noqa: E731
         x = math.log(ridge) - math.log(p.n)  # (not log(ridge / n): a subnormal ridge / n can round to 0)
     lo, hi = -math.inf, math.inf  # g(lo) < 0 < g(hi)
-    # the largest x searched: gamma = e^_LOG_GAMMA_MAX (gamma_0 <= trace / min(n, N) lies below it)
-    top = math.log(_LOG_GAMMA_MAX - t0) if g0 > 0 else _LOG_GAMMA_MAX
+    # the largest x searched: gamma = e^_LOG_GAMMA_MAX (gamma_0 <= trace / min(n, N) lies at or below it)
+    if g0 > 0:
+        if t0 >= _LOG_GAMMA_MAX:
+            raise ValueError(_beyond_float_range(ridge))
+        top = math.log(_LOG_GAMMA_MAX - t0)
+        x = min(x, top)
+    else:
+        top = _LOG_GAMMA_MAX
+    walk = 1.0  # the step inwards from outside the rounded domain, doubled while it stays outside
     for _ in range(200):
         t = to_t(x)
         g, slope = _log_ridge(p, t)
@@ -327,14 +339,22 @@ def _solve_gamma(p: _Problem, ridge: float) -> float:
             lo = x
         else:
             hi = x
-        if not math.isfinite(g):  # rounding put t just outside the domain: move inwards
-            new = x + 1.0
+        if not math.isfinite(g):
+            # rounding put t outside the domain (n - z or N - z underflowed): move inwards, by steps that double
+            # (a gap that underflows below gamma ~ 1e-24 lambda lies hundreds of units below the root)
+            new = x + walk
+            walk *= 2.0
         else:
-            new = x - g / (slope * dt_dx(x))
-            if g < 0 and to_t(new) > t - g + 1.0:
-                # slope >= 1 in t: the root lies below t + |g|, so cap the step there (no overflow)
+            walk = 1.0
+            step = slope * dt_dx(x)
+            if step == 0.0:  # e^x underflowed: t is log gamma_0 itself, as close to the root as doubles get
+                return math.exp(t)
+            new = x - g / step
+            # slope >= 1 in t: the root lies below t + |g|, so cap the step there (compared in x: no overflow)
+            if g < 0:
                 cap = t - g + 1.0
-                new = math.log(cap - t0) if g0 > 0 else cap
+                cap = math.log(cap - t0) if g0 > 0 else cap
+                new = min(new, cap)
             if new == x:  # the Newton step is below the spacing of x: converged (x is at a bracket end now)
                 return math.exp(t)
         if not (lo < new < hi):
@@ -344,9 +364,7 @@ def _solve_gamma(p: _Problem, ridge: float) -> float:
                 new = x + (1.0 if g < 0 else -1.0)
         if new >= top:
             if x >= top:
-                raise ValueError(f"ridge {ridge!r} needs an effective regularization gamma above "
-                                 f"{math.exp(_LOG_GAMMA_MAX):.4g}, beyond the float range; the risks are unchanged "
-                                 f"when eigenvalues and ridge are divided by a common factor")
+                raise ValueError(_beyond_float_range(ridge))
             new = top
         if abs(to_t(new) - t) <= 4 * eps * max(1.0, abs(t)):
             return math.exp(to_t(new))
@@ -568,7 +586,20 @@ def powerlaw_optimal_fitting_ratio(alpha, beta, noise_variance=0.0, n=1.0) -> fl
     if noise == 0.0:
         return max(0.0, float(_powerlaw_functions()[2](alpha, beta))) ** 2
     drisk = _powerlaw_functions()[1]
-    d = lambda s: drisk(s, alpha, beta, n, noise)  # noqa: E731
+
+    def d(s):
+        # steep power laws with a huge noise: dE/ds's terms (A n^(1-beta) (1 - s)^(1-beta) and its derivative, times
+        # the noise) can leave the float range near s = 1 (Python's power raises, or inf - inf gives NaN)
+        try:
+            v = drisk(s, alpha, beta, n, noise)
+        except OverflowError:
+            v = math.nan
+        if math.isnan(v):
+            raise ValueError(f"noise_variance={noise!r}: dE/ds overflows double precision at s = 1 - {1.0 - s:.3g} "
+                             f"(alpha={alpha!r}, beta={beta!r}, n={n!r}); supported: noise and n for which the "
+                             f"slope's terms stay below 1e308 on the way to the optimum")
+        return v
+
     if d(0.0) >= 0:
         return 0.0
     hi = 1.0 - 2.0 ** -20
