@@ -945,3 +945,18 @@ def test_ridges_far_below_gamma_0_return_gamma_0(lam, ridge):
     _, gamma = _terminates(lambda: rf.effective_regularization(lam, 1, math.inf, ridge))
     assert gamma == pytest.approx(float(g0), rel=_newton_tolerance(float(g0), ridge) + _gamma0_tolerance(float(g0)),
                                   abs=0)
+
+
+# --------------------------------------------------------------------------- solver survivors after the x-space cap change
+
+def test_a_gamma_0_at_the_top_of_the_float_range_refuses_a_positive_ridge():
+    # one eigenvalue 1 with multiplicity m = max/2 (the largest supported trace), n = 1, KRR: z = m/(1 + gamma) = 1 at
+    # gamma_0 = m - 1, which rounds to max/2 = e^_LOG_GAMMA_MAX (log gamma_0 rounds to _LOG_GAMMA_MAX itself). delta =
+    # gamma (1 - z) = gamma (gamma + 1 - m)/(gamma + 1) = r gives gamma > m - 1 + r: with r = 1e300 it lies beyond the
+    # largest gamma searched, so the solver must say so (not fail on the logarithm of its empty search range)
+    m = np.finfo(float).max / 2
+    ridge = 1e300
+    with pytest.raises(ValueError, match=_exact("ridge 1e+300 needs an effective regularization gamma above 8.988e+307, "
+                                                "beyond the float range; the risks are unchanged when eigenvalues and "
+                                                "ridge are divided by a common factor")):
+        _terminates(lambda: rf.effective_regularization([1.0], 1, math.inf, ridge, [m]))

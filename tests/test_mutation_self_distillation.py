@@ -714,6 +714,7 @@ def test_constraint_ridge_roots_high_in_the_float_range(d, z, n, eps):
     (1.0, 1.0, 3, 1e-320),                  # n epsilon itself subnormal: held as mantissa x power of two
     (1.0, 1.0, 1, 5e-324),                  # the smallest subnormal budget (0 was returned for 2.2e-162)
     (1.0, 1e150, 1, 3.792998807e-314),      # budget 2^-1050 z^2 (0 was returned for 1.9e-307)
+    (1.0, 1e100, 2**600, 2.0**-600),        # n = 2^600: its power of two is part of the budget's (n epsilon = 1)
     (1.0, 5e-160, 1, 1e-320),               # coordinates whose squares underflow
     (2.0, 1e200, 1, 1e300),                 # coordinates whose squares overflow (z.z = inf)
 ])
@@ -887,3 +888,21 @@ def test_student_multipliers_pick_the_accurate_form_by_the_loss_estimates(d, rid
     ref = _mp_student(d, ridge, alpha, step)
     assert got.shape == (1,)
     assert abs(got[0] - float(ref)) <= _documented_student_error(d, ridge, alpha, step, ref) * abs(float(ref)), (got[0], ref)
+
+
+@pytest.mark.parametrize("z,collapsed", [(1e-200, True), (1e-10, False)])
+def test_constraint_ridge_collapse_compares_across_the_float_range(z, collapsed):
+    # n = 2^1000 and epsilon = 5e-324 = 2^-1074: n epsilon = 2^-74 exactly, held as 2^999 x 2^-1073. ||z||^2 = 1e-400
+    # (below the float range) meets it, so the zero function is the answer (inf); 1e-20 does not, and the root is the
+    # one-direction root in mpmath. Both terms are compared divided by the larger one's power of two (a scale taken
+    # from the residual alone overflowed 2^999 x 2^-1073 x 2^1328)
+    n, eps = 2**1000, 5e-324
+    c = _clean(lambda: th.constraint_ridge([1.0], [z], n, eps))
+    if collapsed:
+        assert c == math.inf
+    else:
+        import mpmath
+
+        ref = _one_direction_ridge(1.0, z, n, eps)
+        tol = 4 * np.finfo(float).eps * (abs(float(mpmath.log(ref))) + 2 + float(ref))
+        assert abs(c - float(ref)) <= tol * float(ref), (c, float(ref), tol)

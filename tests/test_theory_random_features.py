@@ -1,6 +1,7 @@
 """theory.random_features: the fixed point against independent solves, the KRR limit, power laws, bad input."""
 
 import math
+import re
 
 import numpy as np
 import pytest
@@ -499,5 +500,9 @@ def test_noisy_optimal_fitting_ratio_where_the_slope_overflows_is_a_clear_error(
     (OverflowError from Python's power, or NaN from inf - inf, instead of an answer): a one-line ValueError naming
     noise_variance. The rival, a smaller noise with the same exponents, is still solved (by
     test_noisy_optimal_fitting_ratio_of_a_steep_power_law at (12, 22, 1e150))."""
-    with pytest.raises(ValueError, match=r"^noise_variance=.* dE/ds overflows double precision at s = 1 - "):
+    with pytest.raises(ValueError, match=r"^noise_variance=.* dE/ds overflows double precision at s = 1 - ") as err:
         rf.powerlaw_optimal_fitting_ratio(alpha, beta, noise)
+    # the point it names lies in the search interval [0, 1), here on the bracket's way to s = 1 (d(0) < 0 was
+    # computed): a gap 1 - s in (0, 1)
+    gap = float(re.search(r"at s = 1 - (\S+) ", str(err.value)).group(1))
+    assert 0 < gap < 1
