@@ -421,6 +421,28 @@ def _ou_ml_A(a, s):
     return float(sp.N(s**2 * sp.integrate(sp.expand(m2), (t, 0, 1)), 30))
 
 
+def _record_tries(monkeypatch):
+    """Record each precision's try of the continuous system: a list of (digits, A, b), filled as linear_system runs."""
+    tries = []
+    inner = mt._continuous_system_mp
+
+    def spy(*args):
+        A, b = inner(*args)
+        tries.append((mpmath.mp.dps, A.copy(), b.copy()))
+        return A, b
+
+    monkeypatch.setattr(mt, "_continuous_system_mp", spy)
+    return tries
+
+
+def _tries_agree(first, second):
+    """The documented agreement rule, applied here: entrywise |u - v| <= 2 eps |v| + 1e-32 scale (scale = the largest
+    entry of the later try)."""
+    eps = np.finfo(float).eps
+    scale = max(float(np.abs(v).max()) for v in second[1:])
+    return all(np.all(np.abs(u - v) <= 2 * eps * np.abs(v) + 1e-32 * scale) for u, v in zip(first[1:], second[1:]))
+
+
 @pytest.mark.parametrize("a,feature,s", [
     # 2a = 2e-15: the closed form's 1/(4 a^2) terms cancel ~30 of 40 digits; entries ~1e-20 (a small scale)
     (sp.Rational(1, 10**15), "x/10**10", sp.Rational(1, 10**10)),
@@ -432,26 +454,11 @@ def test_precision_doubles_until_two_tries_agree_to_double_rounding(monkeypatch,
     with |u - v| <= 2 eps |v| + 1e-32 scale (scale = the largest entry of the later try); it returns the later try of
     the first agreeing pair. The tries are recorded; the rule is applied here to them; the result is compared with
     the exact sympy value."""
-    tries = []
-    inner = mt._continuous_system_mp
-
-    def spy(*args):
-        A, b = inner(*args)
-        tries.append((mpmath.mp.dps, A.copy(), b.copy()))
-        return A, b
-
-    monkeypatch.setattr(mt, "_continuous_system_mp", spy)
+    tries = _record_tries(monkeypatch)
     A, b = mt.linear_system(mt.Problem(f"{a}*x", "1", "0", 0, 0.0, 1.0, 1.0), [feature], "ml")
-    eps = np.finfo(float).eps
-
-    def agree(first, second):
-        scale = max(float(np.abs(v).max()) for v in second[1:])
-        return all(np.all(np.abs(u - v) <= 2 * eps * np.abs(v) + 1e-32 * scale)
-                   for u, v in zip(first[1:], second[1:]))
-
     assert [d for d, _, _ in tries] == [mt._DPS * 2**i for i in range(len(tries))]
     assert len(tries) == 3  # the 40-digit try is off (cancellation), the 80-digit one is right to double rounding
-    assert [agree(tries[i], tries[i + 1]) for i in range(len(tries) - 1)] == [False, True]
+    assert [_tries_agree(tries[i], tries[i + 1]) for i in range(len(tries) - 1)] == [False, True]
     assert np.array_equal(A, tries[-1][1]) and np.array_equal(b, tries[-1][2])
     ref = _ou_ml_A(a, s)
     assert abs(A[0, 0] - ref) <= fp_tolerance(ref, repetitions=2) and b.tolist() == [0.0]
@@ -463,26 +470,11 @@ def test_precision_doubles_for_an_infinite_horizon_with_nearly_equal_rates(monke
     digits: the 40- and 80-digit tries disagree and the third (160 digits) is needed, as in the finite case. Reference:
     the Laplace transform of the moment equations m2' = 2a m2 + 1, m4' = 4a m4 + 6 m2 at s = 2 in exact rationals
     (M2 = (1 + 1/s)/(s - 2a), M4 = (1 + 6 M2)/(s - 4a): no exponentials, nothing cancels)."""
-    tries = []
-    inner = mt._continuous_system_mp
-
-    def spy(*args):
-        A, b = inner(*args)
-        tries.append((mpmath.mp.dps, A.copy(), b.copy()))
-        return A, b
-
-    monkeypatch.setattr(mt, "_continuous_system_mp", spy)
+    tries = _record_tries(monkeypatch)
     a = sp.Rational(1, 10**24)
     A, _ = mt.linear_system(mt.Problem("x/10**24", "1", "x", 0, 1.0, math.inf, 1.0), ["x**2"], "ml")
-    eps = np.finfo(float).eps
-
-    def agree(first, second):
-        scale = max(float(np.abs(v).max()) for v in second[1:])
-        return all(np.all(np.abs(u - v) <= 2 * eps * np.abs(v) + 1e-32 * scale)
-                   for u, v in zip(first[1:], second[1:]))
-
     assert [d for d, _, _ in tries] == [mt._DPS, 2 * mt._DPS, 4 * mt._DPS]
-    assert [agree(tries[i], tries[i + 1]) for i in range(len(tries) - 1)] == [False, True]
+    assert [_tries_agree(tries[i], tries[i + 1]) for i in range(len(tries) - 1)] == [False, True]
     s = sp.Integer(2)
     M2 = (1 + 1 / s) / (s - 2 * a)
     ref = float((1 + 6 * M2) / (s - 4 * a))

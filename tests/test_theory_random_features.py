@@ -315,6 +315,19 @@ def _isotropic_optimum(lam, w, n, noise, v2):
         return (float(lam_ * w_ * s2 / V), float(risk_t(t)), float(t), float(mp.diff(risk_t, t, 2)))
 
 
+def _check_optimum_placed_at(lam, w, n, noise, gamma):
+    """Choose v2 from the stationarity condition so that the isotropic optimum lies at ``gamma``; the returned risk
+    must be the closed-form minimum, to the risk's own rounding (8 operations) plus the excess of a minimiser located
+    to fminbound's resolution ``2 sqrt(eps) |t|``, at most ``0.5 E'' (2 sqrt(eps) t)^2 = 4 u t^2 E''``."""
+    L = lam / (lam + gamma)
+    v2 = w * noise * L / ((n - w * L) * (1.0 - L))  # puts the optimum at this gamma
+    ridge_star, e_star, t_star, e2 = _isotropic_optimum(lam, w, n, noise, v2)
+    ridge, risk = rf.optimal_ridge([lam], [math.sqrt(v2)], noise, n, math.inf, [w])
+    tol = fp_tolerance(e_star, repetitions=8) + fp_tolerance(4.0 * t_star**2 * abs(e2))
+    assert ridge > 0.0
+    assert abs(risk - e_star) <= tol, (gamma, ridge, ridge_star, risk, e_star)
+
+
 @pytest.mark.parametrize("lam,w,log_offsets", [
     (1.0, 1000.0, np.linspace(0.01, 0.8, 24)),      # optimum in the first cells above gamma_0 = lam (w/n - 1)
     (1e40, 1000.0, np.linspace(0.3, 5.0, 6)),       # the same problem scaled by 1e40: the search scales with it
@@ -331,14 +344,7 @@ def test_optimal_ridge_matches_the_isotropic_closed_form_across_its_scan(lam, w,
     g0 = lam * (w / n - 1.0)
     base = max(lam, g0) * 1e8 if log_offsets[0] < 0 else g0  # the scan's top: 1e8 above lambda_max and gamma_0
     for off in log_offsets:
-        gamma = base * math.exp(off)
-        L = lam / (lam + gamma)
-        v2 = w * noise * L / ((n - w * L) * (1.0 - L))  # puts the optimum at this gamma
-        ridge_star, e_star, t_star, e2 = _isotropic_optimum(lam, w, n, noise, v2)
-        ridge, risk = rf.optimal_ridge([lam], [math.sqrt(v2)], noise, n, math.inf, [w])
-        tol = fp_tolerance(e_star, repetitions=8) + fp_tolerance(4.0 * t_star**2 * abs(e2))
-        assert ridge > 0.0
-        assert abs(risk - e_star) <= tol, (off, ridge, ridge_star, risk, e_star)
+        _check_optimum_placed_at(lam, w, n, noise, base * math.exp(off))
 
 
 def test_beta_integral_for_b_beyond_two_is_exact():
@@ -472,14 +478,7 @@ def test_optimal_ridge_in_the_last_cell_below_the_float_range_cap(lam, w):
     offsets = np.linspace(0.0005, 0.1, 6)
     assert offsets.max() < (top - bottom) / 64  # all in the last of the 64 cells
     for off in offsets:
-        gamma = math.exp(top - off)
-        L = lam / (lam + gamma)
-        v2 = w * noise * L / ((n - w * L) * (1.0 - L))  # puts the optimum at this gamma
-        ridge_star, e_star, t_star, e2 = _isotropic_optimum(lam, w, n, noise, v2)
-        ridge, risk = rf.optimal_ridge([lam], [math.sqrt(v2)], noise, n, math.inf, [w])
-        tol = fp_tolerance(e_star, repetitions=8) + fp_tolerance(4.0 * t_star**2 * abs(e2))
-        assert ridge > 0.0
-        assert abs(risk - e_star) <= tol, (off, ridge, ridge_star, risk, e_star)
+        _check_optimum_placed_at(lam, w, n, noise, math.exp(top - off))
 
 
 def test_noisy_optimal_fitting_ratio_of_a_steep_power_law():
