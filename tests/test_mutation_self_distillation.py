@@ -371,22 +371,24 @@ def _mp_student(d, ridge, alpha, step):
         return b
 
 
-def _documented_student_error(d, ridge, alpha, step, ref):
+def _documented_student_error(d, ridge, alpha, step, ref, student=None, dps=60, h_exponent=-25):
     """student_multipliers' documented relative accuracy 10 u (1 + |t log|r|| + sum |d log b / d log p|), the
-    log-derivatives by central differences of the mpmath recursion."""
+    log-derivatives by central differences (relative step 10^h_exponent) of the mpmath recursion ``student``
+    (default :func:`_mp_student`) at ``dps`` digits."""
     import mpmath
 
-    with mpmath.workdps(60):
+    student = student or _mp_student
+    with mpmath.workdps(dps):
         cond = 0
-        h = mpmath.mpf(10) ** -25  # relative step: d log b / d log p by a central difference
+        h = mpmath.mpf(10) ** h_exponent
         for k in range(3):
             p = [mpmath.mpf(d), mpmath.mpf(ridge), mpmath.mpf(alpha)]
             if p[k] == 0:
                 continue
             up, dn = list(p), list(p)
             up[k], dn[k] = p[k] * (1 + h), p[k] * (1 - h)
-            cond += abs((_mp_student(*up, step) - _mp_student(*dn, step)) / (2 * h * ref))
-        r = abs((1 - mpmath.mpf(alpha)) * d / (d + mpmath.mpf(ridge)))
+            cond += abs((student(*up, step) - student(*dn, step)) / (2 * h * ref))
+        r = abs((1 - mpmath.mpf(alpha)) * mpmath.mpf(d) / (mpmath.mpf(d) + mpmath.mpf(ridge)))
         tlogr = abs(step * mpmath.log(r)) if r > 0 else 0
     return 10 * np.finfo(float).eps / 2 * (1 + float(tlogr) + float(cond))
 
@@ -535,18 +537,7 @@ def test_student_multipliers_choose_the_accurate_form_against_the_recursion(d, r
 
     with mpmath.workdps(90):
         ref = _mp_affine_student(d, ridge, alpha, step)
-        cond = 0
-        h = mpmath.mpf(10) ** -30  # relative step of the central differences of log b
-        for k in range(3):
-            p = [mpmath.mpf(d), mpmath.mpf(ridge), mpmath.mpf(alpha)]
-            if p[k] == 0:
-                continue
-            up, dn = list(p), list(p)
-            up[k], dn[k] = p[k] * (1 + h), p[k] * (1 - h)
-            cond += abs((_mp_affine_student(*up, step) - _mp_affine_student(*dn, step)) / (2 * h * ref))
-        r = abs((1 - mpmath.mpf(alpha)) * mpmath.mpf(d) / (mpmath.mpf(d) + mpmath.mpf(ridge)))
-        tlogr = abs(step * mpmath.log(r))
-    tol = 10 * np.finfo(float).eps / 2 * (1 + float(tlogr) + float(cond))
+    tol = _documented_student_error(d, ridge, alpha, step, ref, student=_mp_affine_student, dps=90, h_exponent=-30)
     with np.errstate(over="ignore"):  # alpha = 1e308: the discarded geometric form overflows
         got = th.student_multipliers([d], ridge, alpha, step)
     assert got.shape == (1,) and np.isfinite(got[0])
