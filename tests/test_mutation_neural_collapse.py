@@ -774,12 +774,8 @@ def test_two_class_mixup_with_a_subnormal_decay_against_mpmath(mix):
     assert a - b == pytest.approx(float(g), rel=8 * np.finfo(float).eps, abs=0)
 
 
-@pytest.mark.parametrize("K,lam,mix", [(3, 0.1, 0.0), (3, 0.1, 0.5), (3, 1.0, 0.3), (3, 10.0, 0.1),
-                                       (5, 0.1, 0.0), (5, 0.1, 1.0), (4, 100.0, 0.9)])
-def test_cross_class_newton_stops_by_its_step_test_before_the_iteration_cap(monkeypatch, K, lam, mix):
-    # decays >= 0.1: the Hessian is bounded below by about lam, Newton converges quadratically and the step falls
-    # below its stopping test (4 eps relative) well inside the cap of 200 iterations, one linear solve each; a loop
-    # that ran to the cap means the stopping test never fired
+def _mixup_with_solve_count(monkeypatch, K, lam, mix):
+    """``mixup_optimal_feature(K, lam, mix)`` and the number of linear solves (Newton steps) it made."""
     real_solve = np.linalg.solve
     solves = []
 
@@ -788,9 +784,19 @@ def test_cross_class_newton_stops_by_its_step_test_before_the_iteration_cap(monk
         return real_solve(A, b)
 
     monkeypatch.setattr(np.linalg, "solve", counting_solve)
-    a, b = nc.mixup_optimal_feature(K, lam, mix)
+    got = nc.mixup_optimal_feature(K, lam, mix)
     monkeypatch.undo()
-    assert 1 <= len(solves) < 200
+    return got, len(solves)
+
+
+@pytest.mark.parametrize("K,lam,mix", [(3, 0.1, 0.0), (3, 0.1, 0.5), (3, 1.0, 0.3), (3, 10.0, 0.1),
+                                       (5, 0.1, 0.0), (5, 0.1, 1.0), (4, 100.0, 0.9)])
+def test_cross_class_newton_stops_by_its_step_test_before_the_iteration_cap(monkeypatch, K, lam, mix):
+    # decays >= 0.1: the Hessian is bounded below by about lam, Newton converges quadratically and the step falls
+    # below its stopping test (4 eps relative) well inside the cap of 200 iterations, one linear solve each; a loop
+    # that ran to the cap means the stopping test never fired
+    (a, b), solves = _mixup_with_solve_count(monkeypatch, K, lam, mix)
+    assert 1 <= solves < 200
     _, g, _ = nc.mixup_objective_gradient_hessian(a, b, mix, lam, K)
     # at the optimum the gradient is rounding: its terms are O(1 + lam |(a, b)|), a few roundings each
     assert np.abs(g).max() <= fp_tolerance(1 + lam * (abs(a) + abs(b)), repetitions=16)
@@ -1003,17 +1009,8 @@ def test_cross_class_mixup_newton_stops_before_the_iteration_cap_at_small_and_un
     gradient); at K = 5, decay 1e-10, mix 1/2 the rounding floor ends it after 15 iterations.  The original stops
     within 40 iterations at every point of a grid over K 3..100, decays 1e-12..1e3 and mixes 0..1; the answer is
     also checked against the mpmath optimum with its derived bound (_mixup_reference)."""
-    real_solve = np.linalg.solve
-    solves = []
-
-    def counting_solve(A, b):
-        solves.append(1)
-        return real_solve(A, b)
-
-    monkeypatch.setattr(np.linalg, "solve", counting_solve)
-    got = nc.mixup_optimal_feature(K, lam, mix)
-    monkeypatch.undo()
-    assert 1 <= len(solves) < 200
+    got, solves = _mixup_with_solve_count(monkeypatch, K, lam, mix)
+    assert 1 <= solves < 200
     ref = _mixup_reference(K, lam, mix)
     assert _mixup_error(got, ref) <= ref[2]
 
