@@ -123,7 +123,6 @@ STEP_RISK = _rr - 2 * _ru + _uu - 2 * alpha_sym * (_rv - _uv) + alpha_sym**2 * _
 #: argmin over real alpha of STEP_RISK (its second derivative 2 vv is >= 0)
 OPTIMAL_ALPHA = sp.solve(sp.diff(STEP_RISK, alpha_sym), alpha_sym)[0]
 
-_student = sp.lambdify((d_sym, ridge_sym, alpha_sym, step_sym), STUDENT_MULTIPLIER, "numpy")
 _limit = sp.lambdify((d_sym, ridge_sym, alpha_sym), LIMIT_MULTIPLIER, "numpy")
 _amplified = sp.lambdify((ridge_sym, alpha_sym), AMPLIFIED_RIDGE, "numpy")
 _optimal_alpha = sp.lambdify((_rv, _uv, _vv), OPTIMAL_ALPHA, "numpy")
