@@ -62,7 +62,9 @@ class Run:
     """The command as a subprocess in its own session (so a Ctrl-C-like SIGINT reaches only its group)."""
 
     def __init__(self, args, cache_dir: Path, cwd: Path, pause: str | None = None):
-        env = dict(os.environ, THEORYCHECK_CACHE=str(cache_dir), PYTHONUNBUFFERED="1")
+        # PYTHONFAULTHANDLER: a crash (a native fault while the signal lands) shows its Python stack in the
+        # failure message; it prints nothing otherwise
+        env = dict(os.environ, THEORYCHECK_CACHE=str(cache_dir), PYTHONUNBUFFERED="1", PYTHONFAULTHANDLER="1")
         env.pop("THEORYCHECK_DEBUG", None)
         env.pop(cache.PAUSE_ENV, None)
         if pause is not None:
